@@ -1,0 +1,347 @@
+"""Train a preset's grid of proxy runs and record one experiment per run, resumably.
+
+    sld proxy sweep --preset cpu-tiny --out runs/cpu-tiny
+
+``OUT/experiments.parquet`` gets one row per finished run (columns :data:`COLUMNS`), rewritten atomically
+after each run; a restarted sweep skips the runs whose ``run_id`` is already there. ``OUT/sweep.json``
+records the preset, the data hash, the code version and package versions; a folder holding another preset's
+sweep is refused rather than mixed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sld.corpus.proxy.config import Device, ModelConfig, TrainConfig, run_key
+from sld.corpus.proxy.data import TextCorpus, load_corpus
+from sld.corpus.proxy.errors import ProxyError
+from sld.corpus.proxy.presets import Preset, Run
+from sld.corpus.proxy.train import RunResult, Trainer, train_run
+from sld.corpus.validation import validate_frame
+
+EXPERIMENTS_FILE = "experiments.parquet"
+MANIFEST_FILE = "sweep.json"
+FEATURES = ("params", "tokens")
+TARGET = "loss"
+# The experiment schema: the law's columns first (group, N, D, loss), then provenance.
+COLUMNS = (
+    "group",
+    "run_id",
+    "params",
+    "tokens",
+    "loss",
+    "flops",
+    "lr",
+    "bsz",
+    "seed",
+    "n_layer",
+    "n_head",
+    "n_embd",
+    "block_size",
+    "vocab_size",
+    "embedding_params",
+    "total_params",
+    "steps",
+    "batch_tokens",
+    "epochs",
+    "train_loss",
+    "wall_time_s",
+    "train_time_s",
+    "tokens_per_s",
+    "device",
+    "dtype",
+    "torch_version",
+    "code_version",
+    "data_sha256",
+    "python_version",
+    "finished_at",
+)
+
+Log = Callable[[str], None]
+# The modules whose source decides what a run measures; their hash is the recorded code version.
+TRAINING_MODULES = ("config.py", "data.py", "model.py", "train.py")
+
+
+def code_version() -> str:
+    """Return ``"<sld version>+proxy.<hash>"``, the hash covering the modules that decide a run's result.
+
+    It changes exactly when the training code (config, data, model, train loop) changes, whether or not the
+    code is in a git checkout.
+    """
+    from sld import __version__
+
+    hasher = hashlib.sha256()
+    for name in TRAINING_MODULES:
+        path = Path(__file__).with_name(name)
+        hasher.update(path.name.encode())
+        hasher.update(path.read_bytes())
+    return f"{__version__}+proxy.{hasher.hexdigest()[:12]}"
+
+
+def experiment_row(
+    group: str, model: ModelConfig, train: TrainConfig, result: RunResult, corpus: TextCorpus
+) -> dict[str, Any]:
+    """Build the experiments-table row of one finished run (keys are :data:`COLUMNS`)."""
+    params = model.non_embedding_params
+    row = {
+        "group": group,
+        "run_id": run_key(model, train),
+        "params": params,
+        "tokens": result.tokens,
+        "loss": result.val_loss,
+        "flops": 6.0 * params * result.tokens,  # Kaplan et al. 2020: C = 6 N D
+        "lr": train.lr,
+        "bsz": train.batch_size,
+        "seed": train.seed,
+        "n_layer": model.n_layer,
+        "n_head": model.n_head,
+        "n_embd": model.n_embd,
+        "block_size": model.block_size,
+        "vocab_size": model.vocab_size,
+        "embedding_params": model.embedding_params,
+        "total_params": result.total_params,
+        "steps": result.steps,
+        "batch_tokens": train.batch_size * model.block_size,
+        "epochs": result.tokens / len(corpus.train),
+        "train_loss": result.train_loss,
+        "wall_time_s": result.wall_time_s,
+        "train_time_s": result.train_time_s,
+        "tokens_per_s": result.tokens_per_s,
+        "device": result.device,
+        "dtype": result.dtype,
+        "torch_version": _version("torch"),
+        "code_version": code_version(),
+        "data_sha256": corpus.sha256,
+        "python_version": platform.python_version(),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    return row
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def read_experiments(path: str | Path) -> pd.DataFrame:
+    """Read an experiments table and check its law columns (``group``, ``params``, ``tokens``, ``loss``).
+
+    Parameters
+    ----------
+    path : str or Path
+        A parquet file written by :func:`train_runs`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        All columns, one row per run, in the file's order.
+
+    Raises
+    ------
+    SchemaError
+        When a law column is missing, non-finite or not positive.
+
+    """
+    frame = pd.read_parquet(path)
+    validate_frame(
+        frame, source=path, features=FEATURES, targets=(TARGET,), group="group", positive=(*FEATURES, TARGET)
+    )
+    return frame
+
+
+def _prefixed(log: Log, prefix: str) -> Log:
+    def prefixed(message: str) -> None:
+        log(f"{prefix}: {message}")
+
+    return prefixed
+
+
+def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def train_runs(
+    runs: Sequence[Run],
+    path: str | Path,
+    *,
+    group: str,
+    corpus: TextCorpus,
+    device: Device = "auto",
+    trainer: Trainer = train_run,
+    log: Log | None = None,
+) -> pd.DataFrame:
+    """Train the runs not yet in ``path`` and append each one's row to it as soon as it finishes.
+
+    Parameters
+    ----------
+    runs : sequence of (ModelConfig, TrainConfig)
+        The runs, in the order to train them.
+    path : str or Path
+        The experiments parquet file; created when absent.
+    group : str
+        Written to the ``group`` column.
+    corpus : TextCorpus
+        Training and validation bytes.
+    device : {"auto", "cpu", "cuda"}, default "auto"
+        Overrides the device of every run's ``TrainConfig``.
+    trainer : callable, default :func:`~sld.corpus.proxy.train.train_run`
+        Trains one run; tests inject a fake.
+    log : callable, optional
+        Receives one-line progress messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The whole table after the last run (previous rows included).
+
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=list(COLUMNS))
+    done = set(table["run_id"])
+    say = log or (lambda _message: None)
+    todo = [(model, train) for model, train in runs if run_key(model, train) not in done]
+    if len(todo) < len(runs):
+        say(f"{len(runs) - len(todo)} of {len(runs)} runs already in {path}; skipping them")
+    for index, (model, train) in enumerate(todo, start=1):
+        key = run_key(model, train)
+        train = dataclasses.replace(train, device=device)
+        prefix = f"[{index}/{len(todo)}] {key}"
+        say(f"{prefix}: N={model.non_embedding_params:,} D={train.tokens:,}")
+        result = trainer(model, train, corpus, progress=_prefixed(say, prefix))
+        row = experiment_row(group, model, train, result, corpus)
+        frame = pd.DataFrame([row], columns=list(COLUMNS))
+        table = frame if table.empty else pd.concat([table, frame], ignore_index=True)
+        _write_atomic(table, path)
+        say(
+            f"{prefix}: loss {result.val_loss:.4f} in {result.wall_time_s:.1f}s "
+            f"({result.tokens_per_s:,.0f} tokens/s on {result.device})"
+        )
+    return table
+
+
+def _manifest(preset: Preset, corpus: TextCorpus, device: Device) -> dict[str, Any]:
+    versions = {package: _version(package) for package in ("torch", "numpy", "pandas")}
+    return {
+        "preset": preset.name,
+        "grid": {
+            "models": [model.__dict__ for model in preset.models],
+            "tokens": list(preset.tokens),
+            "lrs": list(preset.lrs),
+            "batch_sizes": list(preset.batch_sizes),
+            "seeds": list(preset.seeds),
+            "eval_tokens": preset.eval_tokens,
+        },
+        "device": device,
+        "code_version": code_version(),
+        "data": {
+            "root": corpus.root,
+            "sha256": corpus.sha256,
+            "train_tokens": len(corpus.train),
+            "val_tokens": len(corpus.val),
+            "train_files": len(corpus.train_files),
+            "val_files": len(corpus.val_files),
+        },
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "versions": versions,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def read_manifest(out_dir: str | Path) -> dict[str, Any]:
+    """Return the ``sweep.json`` of a sweep folder.
+
+    Raises
+    ------
+    ProxyError
+        When the folder has no ``sweep.json``.
+
+    """
+    path = Path(out_dir) / MANIFEST_FILE
+    if not path.exists():
+        raise ProxyError(
+            f"{out_dir} is not a proxy sweep folder (no {MANIFEST_FILE}); run `sld proxy sweep` first"
+        )
+    manifest: dict[str, Any] = json.loads(path.read_text())
+    return manifest
+
+
+def run_sweep(
+    preset: Preset,
+    out_dir: str | Path,
+    *,
+    device: Device = "auto",
+    corpus: TextCorpus | None = None,
+    trainer: Trainer = train_run,
+    log: Log | None = None,
+) -> pd.DataFrame:
+    """Train ``preset``'s grid into ``out_dir``, skipping runs that are already recorded there.
+
+    Parameters
+    ----------
+    preset : Preset
+        The grid; see :func:`~sld.corpus.proxy.presets.get_preset`.
+    out_dir : str or Path
+        Folder for ``experiments.parquet`` and ``sweep.json``.
+    device : {"auto", "cpu", "cuda"}, default "auto"
+        Where to train.
+    corpus : TextCorpus, optional
+        Defaults to the standard library's source (:func:`~sld.corpus.proxy.data.load_corpus`).
+    trainer : callable, default :func:`~sld.corpus.proxy.train.train_run`
+        Trains one run.
+    log : callable, optional
+        Receives one-line progress messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The sweep's experiments, one row per run.
+
+    Raises
+    ------
+    ProxyError
+        When ``out_dir`` holds a sweep of another preset or of other data.
+
+    """
+    out = Path(out_dir)
+    corpus = load_corpus() if corpus is None else corpus
+    if (out / MANIFEST_FILE).exists():
+        previous = read_manifest(out)
+        if previous.get("preset") != preset.name:
+            raise ProxyError(
+                f"{out} holds a sweep of preset {previous.get('preset')!r}, not {preset.name!r}; "
+                "choose another --out folder"
+            )
+        if previous.get("data", {}).get("sha256") != corpus.sha256:
+            raise ProxyError(
+                f"{out} was trained on other data (sha256 {previous.get('data', {}).get('sha256')}), "
+                f"not {corpus.sha256} (another Python version?); choose another --out folder"
+            )
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / MANIFEST_FILE).write_text(json.dumps(_manifest(preset, corpus, device), indent=2) + "\n")
+    return train_runs(
+        preset.runs(),
+        out / EXPERIMENTS_FILE,
+        group=preset.name,
+        corpus=corpus,
+        device=device,
+        trainer=trainer,
+        log=log,
+    )

@@ -1,0 +1,182 @@
+"""Evaluate one proposed law form: parse, fit per group, screen, check its extrapolation, validate by folds.
+
+Everything here works on the training rows of one target; the test rows never reach this module.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sld.search.errors import ExpressionError
+from sld.search.expressions import ConstantSpec, Law, parse_law
+from sld.search.families import Proposal
+from sld.search.fitting import FitConfig, GroupedFit, fit_law_grouped
+from sld.search.scoring import score_predictions
+from sld.search.selection import Fold, ProbeRegion, check_extrapolation, validate_law
+
+FloatArray = NDArray[np.float64]
+StrArray = NDArray[np.str_]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One target's training rows and what the law must respect.
+
+    Attributes
+    ----------
+    variables : tuple of str
+        Names of the columns of ``X``.
+    X : ndarray of shape (n, d)
+        Inputs.
+    y : ndarray of shape (n,)
+        Target.
+    groups : ndarray of shape (n,)
+        Group label per row; each group gets its own constants.
+    order : ndarray of shape (n,) or None
+        Scale of each row along the extrapolation axis (``None``: random validation folds).
+    max_params : int
+        Constant budget.
+    region : ProbeRegion
+        Where the law will be asked to predict, and declared trends.
+    target : str
+        Name of the target (for logs).
+    """
+
+    variables: tuple[str, ...]
+    X: FloatArray
+    y: FloatArray
+    groups: StrArray
+    order: FloatArray | None
+    max_params: int
+    region: ProbeRegion = field(default_factory=ProbeRegion)
+    target: str = "y"
+
+
+@dataclass
+class Candidate:
+    """A proposal after evaluation.
+
+    ``status`` is ``ok`` (validated), ``rejected`` (unsafe, over budget, hopeless or untrustworthy beyond the
+    data, with ``reason``) or ``failed`` (the fit did not converge). ``objective`` is what selection minimises:
+    validation NMSE inflated by a per-constant penalty.
+    """
+
+    expression: str
+    source: str
+    family: str = ""
+    key: str = ""
+    n_params: int = 0
+    status: str = "rejected"
+    reason: str = ""
+    train_r2: float = -math.inf
+    validation_r2: float = -math.inf
+    validation_nmse: float = math.inf
+    fold_r2: tuple[float, ...] = ()
+    objective: float = math.inf
+    seconds: float = 0.0
+    rationale: str = ""
+    bounds: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+
+    def as_record(self) -> dict[str, object]:
+        """Return a JSON-ready dictionary (non-finite numbers become ``None``)."""
+        record = asdict(self)
+        for name, value in record.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                record[name] = None
+        record["fold_r2"] = list(self.fold_r2)
+        record["bounds"] = {name: [_json_number(v) for v in bound] for name, bound in self.bounds.items()}
+        return record
+
+
+def _json_number(value: float) -> float | str:
+    # JSON has no infinity; bounds keep theirs as strings so a resumed run reads them back exactly.
+    return value if math.isfinite(value) else str(value)
+
+
+def law_from_proposal(proposal: Proposal, variables: tuple[str, ...]) -> Law:
+    """Parse a proposal into a :class:`Law` with its constant bounds.
+
+    Raises
+    ------
+    ExpressionError
+        When the text is not a safe expression over ``variables``.
+    """
+    specs = {name: ConstantSpec(name, lower, upper, init) for name, (lower, upper, init) in proposal.bounds.items()}
+    return parse_law(proposal.expression, variables, constants=specs)
+
+
+def evaluate_proposal(
+    problem: Problem,
+    proposal: Proposal,
+    folds: list[Fold],
+    *,
+    config: FitConfig,
+    complexity_penalty: float,
+    min_train_r2: float = 0.0,
+) -> tuple[Candidate, GroupedFit | None]:
+    """Evaluate one proposal on a problem's training rows.
+
+    Parameters
+    ----------
+    problem : Problem
+        Training rows of one target.
+    proposal : Proposal
+        Law form to evaluate.
+    folds : list of Fold
+        Validation folds of the training rows.
+    config : FitConfig
+        Constant-fit settings.
+    complexity_penalty : float
+        Relative inflation of the validation NMSE per constant.
+    min_train_r2 : float
+        Candidates fitting the training rows worse than this are rejected as hopeless before validation.
+
+    Returns
+    -------
+    tuple of (Candidate, GroupedFit or None)
+        The candidate, and its fit on all training rows when it got that far.
+    """
+    started = time.perf_counter()
+    candidate = Candidate(expression=proposal.expression, source=proposal.source, family=proposal.family,
+                          rationale=proposal.rationale, bounds=dict(proposal.bounds))
+    try:
+        law = law_from_proposal(proposal, problem.variables)
+    except ExpressionError as exc:
+        candidate.reason = exc.reason
+        return _finished(candidate, started), None
+    candidate.key, candidate.n_params = law.canonical_key, law.n_params
+    if law.n_params > problem.max_params:
+        candidate.reason = f"uses {law.n_params} constants; the budget is {problem.max_params}"
+        return _finished(candidate, started), None
+    fit = fit_law_grouped(law, problem.X, problem.y, problem.groups, config=config)
+    scores = score_predictions(problem.y, fit.predict(law, problem.X, problem.groups))
+    if scores.failed or not math.isfinite(scores.r2):
+        candidate.status, candidate.reason = "failed", scores.message or "fit failed"
+        return _finished(candidate, started), None
+    candidate.train_r2 = float(scores.r2)
+    if candidate.train_r2 < min_train_r2:
+        candidate.reason = f"hopeless: training R^2 {candidate.train_r2:.3f}"
+        return _finished(candidate, started), fit
+    reason = check_extrapolation(law, fit, problem.X, problem.y, problem.groups, problem.region)
+    if reason is not None:
+        candidate.reason = reason
+        return _finished(candidate, started), fit
+    validation = validate_law(law, problem.X, problem.y, problem.groups, folds, config=config)
+    if validation.failed:
+        candidate.status, candidate.reason = "failed", f"validation: {validation.message}"
+        return _finished(candidate, started), fit
+    candidate.status = "ok"
+    candidate.validation_r2, candidate.validation_nmse = validation.r2, validation.nmse
+    candidate.fold_r2 = validation.fold_r2
+    candidate.objective = validation.nmse * (1.0 + complexity_penalty * law.n_params)
+    return _finished(candidate, started), fit
+
+
+def _finished(candidate: Candidate, started: float) -> Candidate:
+    candidate.seconds = round(time.perf_counter() - started, 4)
+    return candidate

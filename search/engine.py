@@ -1,0 +1,346 @@
+"""The discovery engine: propose law forms, fit and validate them, keep a diverse archive, choose by extrapolation.
+
+Rounds: (0) the literature families over the profiled variables; (1) symbolic regression (pyoperon, or PySR);
+(2+) evolution of the archive's elites. Each round's proposals are canonicalised and de-duplicated (the same law
+found twice is fitted once), evaluated (in a process pool with ``workers > 1``) and archived; the run stops at the
+time budget or when a round brings nothing new. The chosen law is the one with the lowest validation objective;
+it is refitted on all training rows.
+
+Example
+-------
+>>> import numpy as np
+>>> from sld.search.engine import EngineConfig, run_search
+>>> from sld.search.candidates import Problem
+>>> N = np.geomspace(1e6, 1e9, 12)
+>>> problem = Problem(("N",), N[:, None], 2 + 30 * N**-0.2, np.full(12, "g"), np.log(N), max_params=3)
+>>> outcome = run_search(problem, EngineConfig(budget_s=20, backend="none", evolution_rounds=0))
+>>> outcome.best.validation_r2 > 0.99
+True
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from sld.search.candidates import Candidate, Problem, evaluate_proposal, law_from_proposal
+from sld.search.errors import ExpressionError, SearchError
+from sld.search.expressions import Law, parse_law
+from sld.search.families import Proposal, family_proposals
+from sld.search.fitting import FitConfig, GroupedFit, fit_law_grouped
+from sld.search.profile import DataProfile, profile_data
+from sld.search.selection import Fold, extrapolation_folds
+
+
+class EngineConfig(BaseModel):
+    """Settings of one search.
+
+    Attributes
+    ----------
+    budget_s : float
+        Hard wall-clock budget for the search of one target.
+    workers : int
+        Processes evaluating candidates in parallel (1: in this process).
+    seed : int
+        Seed of every random choice (fits, folds, evolution, symbolic regression).
+    n_starts : int
+        Multi-start count of each constant fit.
+    backend : {"operon", "pysr", "none"}
+        Symbolic-regression backend.
+    evolution_rounds : int
+        Rounds of mutation and crossover after the families and the backend.
+    parents_per_round, children_per_parent : int
+        Size of each evolution round.
+    complexity_penalty : float
+        Validation NMSE is inflated by this share per constant when ranking.
+    backend_time_s : float
+        Time given to symbolic regression per target.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    budget_s: float = Field(default=600.0, gt=0)
+    workers: int = Field(default=1, ge=1)
+    seed: int = 0
+    n_starts: int = Field(default=6, ge=1)
+    backend: Literal["operon", "pysr", "none"] = "operon"
+    evolution_rounds: int = Field(default=4, ge=0)
+    parents_per_round: int = Field(default=6, ge=1)
+    children_per_parent: int = Field(default=6, ge=1)
+    complexity_penalty: float = Field(default=0.01, ge=0)
+    backend_time_s: float = Field(default=30.0, gt=0)
+
+    def fit_config(self) -> FitConfig:
+        """Return the constant-fit settings this search uses."""
+        return FitConfig(n_starts=self.n_starts, seed=self.seed)
+
+
+@dataclass
+class SearchState:
+    """Everything a search has done so far; enough to resume it.
+
+    Attributes
+    ----------
+    candidates : list of Candidate
+        Every evaluated proposal, in evaluation order.
+    proposals : Counter
+        Proposals per source (``family``, ``operon``, ``evolution``, ``llm``...).
+    round : int
+        Next round to run.
+    """
+
+    candidates: list[Candidate] = field(default_factory=list)
+    proposals: Counter[str] = field(default_factory=Counter)
+    round: int = 0
+
+    def seen_texts(self) -> set[str]:
+        """Return the expressions already evaluated."""
+        return {candidate.expression for candidate in self.candidates}
+
+    def seen_keys(self) -> set[str]:
+        """Return the canonical keys already evaluated."""
+        return {candidate.key for candidate in self.candidates if candidate.key}
+
+    def ranked(self) -> list[Candidate]:
+        """Return the validated candidates, best first (objective, then fewer constants, then text)."""
+        ok = [c for c in self.candidates if c.status == "ok"]
+        return sorted(ok, key=lambda c: (c.objective, c.n_params, c.expression))
+
+
+@dataclass
+class SearchOutcome:
+    """The chosen law for one target and the search that found it."""
+
+    problem: Problem
+    best: Candidate
+    law: Law
+    fit: GroupedFit
+    state: SearchState
+    seconds: float
+
+
+# Worker processes receive the problem once (pool initializer) instead of with every task.
+_WORKER_CONTEXT: dict[str, object] = {}
+
+
+def _init_worker(problem: Problem, folds: list[Fold], config: EngineConfig) -> None:
+    _WORKER_CONTEXT.update(problem=problem, folds=folds, config=config)
+
+
+def _evaluate_in_worker(proposal: Proposal) -> Candidate:
+    problem = _WORKER_CONTEXT["problem"]
+    folds = _WORKER_CONTEXT["folds"]
+    config = _WORKER_CONTEXT["config"]
+    assert isinstance(problem, Problem) and isinstance(config, EngineConfig) and isinstance(folds, list)
+    candidate, _ = evaluate_proposal(problem, proposal, folds, config=config.fit_config(),
+                                     complexity_penalty=config.complexity_penalty)
+    return candidate
+
+
+class Evaluator:
+    """Evaluates batches of proposals for one problem, in-process or in a process pool, within a deadline."""
+
+    def __init__(self, problem: Problem, folds: list[Fold], config: EngineConfig) -> None:
+        self.problem, self.folds, self.config = problem, folds, config
+        self._pool: Executor | None = None
+        if config.workers > 1:
+            self._pool = ProcessPoolExecutor(
+                max_workers=config.workers, initializer=_init_worker, initargs=(problem, folds, config)
+            )
+
+    def __enter__(self) -> Evaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    def evaluate(self, proposals: Sequence[Proposal], deadline: float) -> list[Candidate]:
+        """Evaluate proposals in order until the deadline; results come back in proposal order."""
+        if self._pool is None:
+            results = []
+            for proposal in proposals:
+                if time.monotonic() > deadline:
+                    break
+                candidate, _ = evaluate_proposal(self.problem, proposal, self.folds,
+                                                 config=self.config.fit_config(),
+                                                 complexity_penalty=self.config.complexity_penalty)
+                results.append(candidate)
+            return results
+        futures = [self._pool.submit(_evaluate_in_worker, proposal) for proposal in proposals]
+        results = []
+        for future in futures:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                future.cancel()
+                continue
+            try:
+                results.append(future.result(timeout=remaining))
+            except TimeoutError:
+                future.cancel()
+        return results
+
+
+def make_folds(problem: Problem, seed: int) -> list[Fold]:
+    """Return the validation folds of a problem's training rows."""
+    return extrapolation_folds(problem.order, problem.groups, seed=seed)
+
+
+def deduplicate(proposals: Iterable[Proposal], state: SearchState, variables: tuple[str, ...]) -> list[Proposal]:
+    """Drop proposals already evaluated or repeated, by text and by canonical form; keep unparseable ones.
+
+    Unparseable proposals are kept so that their rejection reasons are recorded (and fed back to proposers).
+    """
+    texts, keys = state.seen_texts(), state.seen_keys()
+    unique: list[Proposal] = []
+    for proposal in proposals:
+        if proposal.expression in texts:
+            continue
+        texts.add(proposal.expression)
+        try:
+            key = law_from_proposal(proposal, variables).canonical_key
+        except ExpressionError:
+            unique.append(proposal)
+            continue
+        if key not in keys:
+            keys.add(key)
+            unique.append(proposal)
+    return unique
+
+
+def backend_proposals(problem: Problem, config: EngineConfig) -> list[Proposal]:
+    """Ask the symbolic-regression backend for structures (on the largest group's rows)."""
+    if config.backend == "none":
+        return []
+    from sld.search.backends import get_backend
+
+    backend = get_backend(config.backend)
+    if backend is None:
+        return []
+    names, counts = np.unique(problem.groups, return_counts=True)
+    rows = problem.groups == names[int(np.argmax(counts))]
+    texts = backend.propose(problem.X[rows], problem.y[rows], problem.variables, max_params=problem.max_params,
+                            seed=config.seed, time_limit_s=config.backend_time_s)
+    return [Proposal(text, source=config.backend, family="symbolic regression") for text in texts]
+
+
+def evolution_proposals(
+    problem: Problem, state: SearchState, config: EngineConfig, rng: np.random.Generator
+) -> list[Proposal]:
+    """Mutate and cross the archive's elites (MAP-Elites over the number of constants)."""
+    from sld.search.archive import Archive, ArchiveEntry
+    from sld.search.evolution import crossover, mutate
+
+    archive = Archive()
+    for candidate in state.ranked():
+        archive.add(ArchiveEntry(expression=candidate.expression, n_params=candidate.n_params,
+                                 score=-candidate.objective, source=candidate.source, key=candidate.key))
+    parents = archive.sample_parents(rng, config.parents_per_round)
+    children: list[Proposal] = []
+    parent_laws = []
+    for parent in parents:
+        try:
+            law = parse_law(parent.expression, problem.variables)
+        except ExpressionError:
+            continue
+        parent_laws.append(law)
+        for child in mutate(law, variables=problem.variables, max_params=problem.max_params, rng=rng,
+                            n=config.children_per_parent):
+            children.append(Proposal(child.expression, source="evolution", family=child.operator))
+    for first, second in zip(parent_laws[::2], parent_laws[1::2], strict=False):
+        for child in crossover(first, second, max_params=problem.max_params, rng=rng):
+            children.append(Proposal(child.expression, source="evolution", family=child.operator))
+    return children
+
+
+Proposer = Callable[[Problem, SearchState], list[Proposal]]
+
+
+def offline_round(problem: Problem, state: SearchState, config: EngineConfig,
+                  profile: DataProfile) -> list[Proposal]:
+    """Return the offline proposals of the state's current round (families, backend, then evolution)."""
+    if state.round == 0:
+        return family_proposals(profile, max_params=problem.max_params)
+    if state.round == 1:
+        return backend_proposals(problem, config)
+    rng = np.random.default_rng([config.seed, state.round])
+    return evolution_proposals(problem, state, config, rng)
+
+
+def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tuple[Candidate, Law, GroupedFit]:
+    """Refit the best validated candidate on all training rows (with twice the starts).
+
+    Raises
+    ------
+    SearchError
+        When no candidate was validated.
+    """
+    ranked = state.ranked()
+    if not ranked:
+        reasons = Counter(c.reason.split(":")[0] for c in state.candidates)
+        raise SearchError(
+            f"No law for target '{problem.target}' passed validation ({len(state.candidates)} tried; "
+            f"reasons: {dict(reasons.most_common(3))}). Raise --budget-s or --max-params."
+        )
+    best = ranked[0]
+    law = law_from_proposal(Proposal(best.expression, bounds=best.bounds), problem.variables)
+    fit = fit_law_grouped(law, problem.X, problem.y, problem.groups,
+                          config=FitConfig(n_starts=2 * config.n_starts, seed=config.seed))
+    return best, law, fit
+
+
+def run_search(
+    problem: Problem,
+    config: EngineConfig,
+    *,
+    extra_proposers: Sequence[Proposer] = (),
+    on_candidate: Callable[[Candidate], None] | None = None,
+    state: SearchState | None = None,
+) -> SearchOutcome:
+    """Search law forms for one target and return the one that extrapolates best inside the training rows.
+
+    Parameters
+    ----------
+    problem : Problem
+        Training rows of one target.
+    config : EngineConfig
+        Budget, workers, seed, backend.
+    extra_proposers : sequence of callables
+        More proposers (e.g. an LLM), asked every round after the offline proposals.
+    on_candidate : callable, optional
+        Called with each evaluated candidate (run logs, checkpoints, progress).
+    state : SearchState, optional
+        A state to resume from; its candidates are not evaluated again.
+
+    Returns
+    -------
+    SearchOutcome
+    """
+    started = time.monotonic()
+    deadline = started + config.budget_s
+    state = state or SearchState()
+    profile = profile_data(problem.X, problem.y, problem.variables, problem.groups)
+    folds = make_folds(problem, config.seed)
+    last_round = 1 + config.evolution_rounds
+    with Evaluator(problem, folds, config) as evaluator:
+        while state.round <= last_round and time.monotonic() < deadline:
+            proposals = offline_round(problem, state, config, profile)
+            for proposer in extra_proposers:
+                proposals.extend(proposer(problem, state))
+            fresh = deduplicate(proposals, state, problem.variables)
+            for candidate in evaluator.evaluate(fresh, deadline):
+                state.candidates.append(candidate)
+                state.proposals[candidate.source] += 1
+                if on_candidate is not None:
+                    on_candidate(candidate)
+            state.round += 1
+    best, law, fit = finalize(problem, state, config)
+    return SearchOutcome(problem=problem, best=best, law=law, fit=fit, state=state,
+                         seconds=round(time.monotonic() - started, 3))

@@ -1,0 +1,274 @@
+"""Compile a sympy law into a tree of numpy closures (no ``lambdify``, no ``exec``).
+
+Two trees are built per law and cached: one computing values, and one computing values together with the
+Jacobian with respect to the constants (forward-mode differentiation), which the fitter passes to
+``scipy.optimize.least_squares``. Both work on ``cols``, the feature matrix transposed to shape
+``(n_vars, n)``, and ``theta``, the constant vector of shape ``(n_params,)``.
+
+Inside the trees a value is either a numpy scalar (subtrees of constants and numbers only, evaluated once per
+call rather than per row) or an ``(n,)`` array. A gradient is ``None`` (independent of the constants), a
+``(p,)`` array for scalar values, or an ``(n, p)`` array. Callers must run the trees under
+``np.errstate(all="ignore")``: overflow and invalid operations give ``inf``/``nan`` rather than errors.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import numpy as np
+import sympy
+from numpy.typing import NDArray
+from sld.search.errors import ExpressionError
+
+Array: TypeAlias = NDArray[np.float64]
+# numpy scalar or (n,) array; numpy's own annotations cannot express "scalar or array" usefully.
+Value: TypeAlias = Any
+Grad: TypeAlias = Any
+ValueFn: TypeAlias = Callable[[Array, Array], Value]
+DualFn: TypeAlias = Callable[[Array, Array], tuple[Value, Grad]]
+
+_UNARY: dict[type[sympy.Basic], tuple[Callable[[Value], Value], Callable[[Value, Value], Value]]] = {
+    # function, derivative as a function of (argument, value)
+    sympy.exp: (np.exp, lambda a, v: v),
+    sympy.log: (np.log, lambda a, v: 1.0 / a),
+    sympy.tanh: (np.tanh, lambda a, v: 1.0 - v * v),
+    sympy.Abs: (np.abs, lambda a, v: np.sign(a)),
+}
+
+
+@dataclass(frozen=True)
+class CompiledLaw:
+    """Numpy evaluators of one law; build with `compile_law`."""
+
+    value_fn: ValueFn
+    dual_fn: DualFn
+    n_params: int
+
+    def values(self, cols: Array, theta: Array) -> Array:
+        """Return the ``(n,)`` predictions for ``cols`` of shape ``(n_vars, n)``."""
+        return _as_rows(self.value_fn(cols, theta), cols.shape[1])
+
+    def values_and_jacobian(self, cols: Array, theta: Array) -> tuple[Array, Array]:
+        """Return the ``(n,)`` predictions and their ``(n, n_params)`` Jacobian with respect to ``theta``."""
+        n = cols.shape[1]
+        value, grad = self.dual_fn(cols, theta)
+        if grad is None:
+            jac = np.zeros((n, self.n_params))
+        else:
+            jac = np.array(np.broadcast_to(grad, (n, self.n_params)), dtype=np.float64)
+        return _as_rows(value, n), jac
+
+
+def _as_rows(value: Value, n: int) -> Array:
+    if np.ndim(value) == 0:
+        return np.full(n, value, dtype=np.float64)
+    return np.asarray(value, dtype=np.float64)
+
+
+@functools.lru_cache(maxsize=4096)
+def compile_law(expr: sympy.Expr, variables: tuple[str, ...], constants: tuple[str, ...]) -> CompiledLaw:
+    """Compile ``expr`` over ``variables`` (columns) and ``constants`` (entries of theta), cached.
+
+    Raises
+    ------
+    ExpressionError
+        If the expression contains a symbol that is neither a variable nor a constant, or a sympy node
+        the evaluator does not support.
+
+    """
+    slots: dict[str, tuple[bool, int]] = {name: (True, i) for i, name in enumerate(variables)}
+    slots.update({name: (False, j) for j, name in enumerate(constants)})
+    eye = np.eye(len(constants))
+    return CompiledLaw(_value(expr, slots), _dual(expr, slots, eye), len(constants))
+
+
+def _leaf(expr: sympy.Basic, slots: dict[str, tuple[bool, int]]) -> tuple[str, Any] | None:
+    """Classify a leaf: ("var", column), ("const", index), ("num", value); None for inner nodes."""
+    if isinstance(expr, sympy.Symbol):
+        if expr.name not in slots:
+            raise ExpressionError(f"symbol {expr.name!r} is neither a variable nor a constant")
+        is_var, index = slots[expr.name]
+        return ("var", index) if is_var else ("const", index)
+    if isinstance(expr, sympy.Number | sympy.NumberSymbol):
+        try:
+            number = complex(expr)
+        except (TypeError, ValueError, OverflowError):
+            number = complex(np.nan)
+        if number.imag != 0 or not np.isfinite(number.real):
+            raise ExpressionError(f"the number {expr} is not a finite real number")
+        return ("num", np.float64(number.real))
+    return None
+
+
+def _value(expr: sympy.Basic, slots: dict[str, tuple[bool, int]]) -> ValueFn:
+    leaf = _leaf(expr, slots)
+    if leaf is not None:
+        kind, payload = leaf
+        if kind == "var":
+            return lambda c, t: c[payload]
+        if kind == "const":
+            return lambda c, t: t[payload]
+        return lambda c, t: payload
+    args = [_value(arg, slots) for arg in expr.args]
+    if isinstance(expr, sympy.Add | sympy.Mul):
+        op = operator.add if isinstance(expr, sympy.Add) else operator.mul
+        if len(args) == 2:
+            f, g = args
+            return lambda c, t: op(f(c, t), g(c, t))
+
+        def fold(c: Array, t: Array) -> Value:
+            out = args[0](c, t)
+            for f in args[1:]:
+                out = op(out, f(c, t))
+            return out
+
+        return fold
+    if isinstance(expr, sympy.Pow):
+        base, exponent = args
+        if expr.exp.is_Number:
+            return _numeric_power(base, float(expr.exp))
+        return lambda c, t: np.power(base(c, t), exponent(c, t))
+    if isinstance(expr, sympy.Min | sympy.Max):
+        pick = np.minimum if isinstance(expr, sympy.Min) else np.maximum
+
+        def extremum(c: Array, t: Array) -> Value:
+            out = args[0](c, t)
+            for f in args[1:]:
+                out = pick(out, f(c, t))
+            return out
+
+        return extremum
+    fn, _ = _unary(expr)
+    (f,) = args
+    return lambda c, t: fn(f(c, t))
+
+
+def _numeric_power(base: ValueFn, exponent: float) -> ValueFn:
+    # Common exponents as cheaper ufuncs: sympy writes a/b as a*b**-1 and sqrt(b) as b**(1/2).
+    if exponent == 2.0:
+        return lambda c, t: np.square(base(c, t))
+    if exponent == -1.0:
+        return lambda c, t: 1.0 / base(c, t)
+    if exponent == 0.5:
+        return lambda c, t: np.sqrt(base(c, t))
+    if exponent == -0.5:
+        return lambda c, t: 1.0 / np.sqrt(base(c, t))
+    power = np.float64(exponent)
+    return lambda c, t: np.power(base(c, t), power)
+
+
+def _scale(grad: Grad, factor: Value) -> Grad:
+    """Multiply a gradient by a per-row (or scalar) factor: ``d(u) * f``."""
+    if grad is None:
+        return None
+    if np.ndim(factor) == 0:
+        return grad * factor
+    return grad * factor[:, None]
+
+
+def _add(left: Grad, right: Grad) -> Grad:
+    if left is None:
+        return right
+    if right is None:
+        return left
+    return left + right
+
+
+def _dual(expr: sympy.Basic, slots: dict[str, tuple[bool, int]], eye: Array) -> DualFn:
+    leaf = _leaf(expr, slots)
+    if leaf is not None:
+        kind, payload = leaf
+        if kind == "var":
+            return lambda c, t: (c[payload], None)
+        if kind == "const":
+            unit = eye[payload]
+            return lambda c, t: (t[payload], unit)
+        return lambda c, t: (payload, None)
+    args = [_dual(arg, slots, eye) for arg in expr.args]
+    if isinstance(expr, sympy.Add):
+
+        def add(c: Array, t: Array) -> tuple[Value, Grad]:
+            out, grad = args[0](c, t)
+            for f in args[1:]:
+                value, g = f(c, t)
+                out, grad = out + value, _add(grad, g)
+            return out, grad
+
+        return add
+    if isinstance(expr, sympy.Mul):
+
+        def mul(c: Array, t: Array) -> tuple[Value, Grad]:
+            out, grad = args[0](c, t)
+            for f in args[1:]:
+                value, g = f(c, t)
+                out, grad = out * value, _add(_scale(grad, value), _scale(g, out))
+            return out, grad
+
+        return mul
+    if isinstance(expr, sympy.Pow):
+        return _dual_power(args[0], args[1], float(expr.exp) if expr.exp.is_Number else None)
+    if isinstance(expr, sympy.Min | sympy.Max):
+        return _dual_extremum(args, isinstance(expr, sympy.Min))
+    fn, derivative = _unary(expr)
+    (f,) = args
+
+    def unary(c: Array, t: Array) -> tuple[Value, Grad]:
+        arg, grad = f(c, t)
+        value = fn(arg)
+        return value, (None if grad is None else _scale(grad, derivative(arg, value)))
+
+    return unary
+
+
+def _unary(expr: sympy.Basic) -> tuple[Callable[[Value], Value], Callable[[Value, Value], Value]]:
+    for cls, pair in _UNARY.items():
+        if isinstance(expr, cls) and len(expr.args) == 1:
+            return pair
+    raise ExpressionError(f"cannot evaluate {type(expr).__name__} nodes ({expr})")
+
+
+def _dual_power(base: DualFn, exponent: DualFn, numeric: float | None) -> DualFn:
+    if numeric is not None:
+        exponent_value, lowered = np.float64(numeric), np.float64(numeric - 1.0)
+
+        def numeric_power(c: Array, t: Array) -> tuple[Value, Grad]:
+            b, gb = base(c, t)
+            value = np.power(b, exponent_value)
+            if gb is None:
+                return value, None
+            return value, _scale(gb, exponent_value * np.power(b, lowered))
+
+        return numeric_power
+
+    def power(c: Array, t: Array) -> tuple[Value, Grad]:
+        b, gb = base(c, t)
+        e, ge = exponent(c, t)
+        value = np.power(b, e)
+        grad = None if gb is None else _scale(gb, e * np.power(b, e - 1.0))
+        if ge is not None:
+            grad = _add(grad, _scale(ge, value * np.log(b)))
+        return value, grad
+
+    return power
+
+
+def _dual_extremum(args: list[DualFn], is_min: bool) -> DualFn:
+    pick = np.minimum if is_min else np.maximum
+
+    def extremum(c: Array, t: Array) -> tuple[Value, Grad]:
+        out, grad = args[0](c, t)
+        for f in args[1:]:
+            value, g = f(c, t)
+            keep = out <= value if is_min else out >= value
+            if grad is not None or g is not None:
+                if np.ndim(keep) > 0:
+                    keep = keep[:, None]
+                grad = np.where(keep, 0.0 if grad is None else grad, 0.0 if g is None else g)
+            out = pick(out, value)
+        return out, grad
+
+    return extremum

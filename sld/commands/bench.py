@@ -1,0 +1,80 @@
+"""``sld bench``: score a method on the SLDBench tasks with the official rule.
+
+    sld bench --method human --json human.json
+"""
+
+from __future__ import annotations
+
+import click
+
+from sld.anchors import HUMAN, SLDAGENT_GPT5, load_anchors
+from pathlib import Path
+
+from sld.benchmark import BenchResult, TaskScore, run_bench, score_human_task, score_sld_task
+from sld.commands.options import corpus_option, split_names
+from sld.search import FitConfig
+from sld.search.engine import EngineConfig
+
+
+def markdown_table(result: BenchResult, corpus: str | None) -> str:
+    """Render a benchmark result beside the published human-law and SLDAgent (GPT-5) scores."""
+    anchors = load_anchors(corpus)
+
+    def cell(system: str, task: str) -> str:
+        value = anchors.get(system, task) if anchors else None
+        return "" if value is None else f"{value:.3f}"
+
+    lines = [
+        f"| task | {result.method} R^2 | human R^2 (published) | SLDAgent GPT-5 R^2 | constants | seconds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for task, score in result.tasks.items():
+        lines.append(
+            f"| {task} | {score.r2:.4f} | {cell(HUMAN, task)} | {cell(SLDAGENT_GPT5, task)} | "
+            f"{score.n_params} | {score.seconds:.1f} |"
+        )
+    lines.append(f"| **mean (R^2 clipped to [-1, 1])** | **{result.mean_r2:.4f}** | | | | |")
+    return "\n".join(lines)
+
+
+@click.command("bench")
+@click.option("--method", type=click.Choice(["human", "sld"]), default="human", show_default=True,
+              help="human: the literature laws fitted on train rows; sld: discovery under --budget-s per task.")
+@click.option("--tasks", "task_list", help="Comma-separated task names (default: all 8).")
+@corpus_option
+@click.option("--starts", default=24, show_default=True, help="Multi-start count of each constant fit.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the multi-start sampler.")
+@click.option("--budget-s", default=600.0, show_default=True, help="With --method sld: search budget per task.")
+@click.option("--workers", default=1, show_default=True, help="With --method sld: processes fitting candidates.")
+@click.option("--backend", type=click.Choice(["operon", "pysr", "none"]), default="operon", show_default=True,
+              help="With --method sld: symbolic-regression backend.")
+@click.option("--run-dir", type=click.Path(file_okay=False), help="With --method sld: keep each task's run here.")
+@click.option("--markdown", type=click.Path(dir_okay=False), help="Also write the Markdown table here.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the result JSON here.")
+def command(method: str, task_list: str | None, corpus: str | None, starts: int, seed: int, budget_s: float,
+            workers: int, backend: str, run_dir: str | None, markdown: str | None, json_path: str | None) -> None:
+    """Score a method on SLDBench: per task test R^2, NMSE, NMAE, constants and seconds."""
+    config = FitConfig(n_starts=starts, seed=seed)
+    progress = lambda line: click.echo(line, err=True)  # noqa: E731
+    engine = EngineConfig(budget_s=budget_s, workers=workers, seed=seed, backend=backend)  # type: ignore[arg-type]
+
+    def scorer(name: str) -> TaskScore:
+        if method == "sld":
+            return score_sld_task(name, corpus=corpus, engine=engine, progress=progress,
+                                  run_root=Path(run_dir) if run_dir else None)
+        return score_human_task(name, corpus=corpus, fit_config=config)
+
+    result = run_bench(
+        method,
+        scorer,
+        task_names=split_names(task_list) or None,
+        progress=lambda line: click.echo(line, err=True),
+    )
+    table = markdown_table(result, corpus)
+    click.echo(table)
+    if markdown:
+        Path(markdown).write_text(table + "\n")
+    if json_path:
+        with open(json_path, "w") as handle:
+            handle.write(result.model_dump_json(indent=2))
+        click.echo(f"wrote {json_path}", err=True)

@@ -1,0 +1,25 @@
+"""Options shared by several commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def corpus_option(function: F) -> F:
+    """Add ``--corpus PATH`` (SLDBench folder; overrides ``SLD_CORPUS``, the cache and the hub)."""
+    return click.option(
+        "--corpus",
+        type=click.Path(file_okay=False, path_type=str),
+        default=None,
+        help="Folder with <task>/{train,test}.parquet (default: $SLD_CORPUS, then the cache, then the hub).",
+    )(function)
+
+
+def split_names(value: str | None) -> tuple[str, ...]:
+    """Split a comma-separated flag value into names, dropping blanks."""
+    return tuple(name.strip() for name in (value or "").split(",") if name.strip())

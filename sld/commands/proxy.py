@@ -1,0 +1,143 @@
+"""``sld proxy sweep`` trains small GPTs to add experiments; ``sld validate`` tests laws on larger runs.
+
+    sld proxy sweep --preset cpu-tiny --out runs/cpu-tiny
+    sld validate --sweep runs/cpu-tiny --run runs/discover --json validation.json
+
+torch is imported only when a run is trained, so ``sld --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from sld.corpus.proxy.config import Device
+from sld.corpus.proxy.presets import PRESETS, get_preset
+
+_DEVICES = ("auto", "cpu", "cuda")
+
+
+def _log(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _device_option(function: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--device",
+        type=click.Choice(_DEVICES),
+        default="auto",
+        show_default=True,
+        help="Where to train; auto picks CUDA when available (bf16 + torch.compile), else CPU (float32).",
+    )(function)
+
+
+def _threads_option(function: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--threads",
+        type=click.IntRange(min=1),
+        default=None,
+        help="CPU threads for torch (default: torch's choice, usually the number of cores).",
+    )(function)
+
+
+@click.group("proxy")
+def command() -> None:
+    """Train proxy language models on the Python standard library to add experiments."""
+
+
+@command.command("sweep")
+@click.option(
+    "--preset",
+    type=click.Choice(sorted(PRESETS)),
+    required=True,
+    help="; ".join(f"{name}: {preset.description}" for name, preset in sorted(PRESETS.items())),
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for experiments.parquet and sweep.json; rerunning resumes, skipping finished runs.",
+)
+@_device_option
+@_threads_option
+def sweep(preset: str, out_dir: Path, device: Device, threads: int | None) -> None:
+    """Train a preset's grid over model size N and tokens D; one experiment row per run."""
+    from sld.corpus.proxy.sweep import EXPERIMENTS_FILE, run_sweep
+
+    _set_threads(threads)
+    table = run_sweep(get_preset(preset), out_dir, device=device, log=_log)
+    columns = ["run_id", "params", "tokens", "loss", "wall_time_s", "tokens_per_s"]
+    click.echo(table[columns].to_string(index=False, float_format=lambda value: f"{value:.4g}"))
+    click.echo(f"wrote {out_dir / EXPERIMENTS_FILE} ({len(table)} runs)", err=True)
+
+
+@click.command("validate")
+@click.option(
+    "--sweep",
+    "sweep_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="A folder written by `sld proxy sweep`: the laws are fitted on its runs.",
+)
+@click.option(
+    "--run",
+    "run_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="A `sld discover --run-dir` folder whose top laws to test (default: Chinchilla and two variants).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the report as JSON to this file ('-' for stdout).",
+)
+@click.option(
+    "--top", type=click.IntRange(min=1), default=3, show_default=True, help="Discovered laws to test."
+)
+@click.option(
+    "--n-runs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Validation runs to train (default: the preset's).",
+)
+@_device_option
+@_threads_option
+def validate_command(
+    sweep_dir: Path,
+    run_dir: Path | None,
+    json_path: Path | None,
+    top: int,
+    n_runs: int | None,
+    device: Device,
+    threads: int | None,
+) -> None:
+    """Pre-register laws' predictions for larger runs, train those runs, and score the predictions."""
+    from sld.proxy_validation import validate_sweep
+
+    _set_threads(threads)
+    report = validate_sweep(sweep_dir, run_dir=run_dir, top=top, n_runs=n_runs, device=device, log=_log)
+    for law in report["laws"]:
+        error = law["abs_rel_error"]
+        click.echo(f"{'fit failed' if error is None else f'{error:.4f}':>10}  {law['expression']}")
+    best = report["best_abs_rel_error"]
+    click.echo(f"best abs. relative error: {'none' if best is None else f'{best:.4f}'}")
+    if json_path is not None:
+        text = json.dumps(report, indent=2) + "\n"
+        if str(json_path) == "-":
+            sys.stdout.write(text)
+        else:
+            json_path.write_text(text)
+            _log(f"wrote {json_path}")

@@ -1,0 +1,201 @@
+"""The 8 SLDBench tasks as data, and generic tasks built from CLI flags.
+
+Example
+-------
+>>> from sld.tasks import get_task
+>>> get_task("parallel_scaling_law").features
+('num_params', 'parallel_size')
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+from sld.tasks.errors import TaskDefinitionError, TaskNotFound
+from sld.tasks.task import Task
+
+_SLDBENCH_TASKS: tuple[Task, ...] = (
+    Task(
+        name="parallel_scaling_law",
+        features=("num_params", "parallel_size"),
+        targets=("loss",),
+        max_params=4,
+        extrapolation_axis=("parallel_size",),
+        monotone={"num_params": "decreasing", "parallel_size": "decreasing"},
+        description="Language-model loss as a function of parameter count and the number of parallel streams "
+        "(ParScale). Train on P = 1, 2, 4; predict P = 8.",
+        citation="Chen et al. 2025, Parallel Scaling Law for Language Models",
+        is_sldbench=True,
+    ),
+    Task(
+        name="vocab_scaling_law",
+        features=("non_vocab_parameters", "vocab_size", "num_characters"),
+        targets=("unigram_normalized_loss",),
+        max_params=7,
+        extrapolation_axis=("vocab_size",),
+        monotone={"non_vocab_parameters": "decreasing", "num_characters": "decreasing"},
+        description="Unigram-normalized loss as a function of non-vocabulary parameters, vocabulary size and "
+        "training characters; the test rows use a larger vocabulary than any training row.",
+        citation="Tao et al. 2024, Scaling Laws with Vocabulary",
+        is_sldbench=True,
+    ),
+    Task(
+        name="sft_scaling_law",
+        features=("sft_data_size",),
+        targets=("sft_loss",),
+        max_params=4,
+        extrapolation_axis=("sft_data_size",),
+        monotone={"sft_data_size": "decreasing"},
+        description="Fine-tuning loss of 42 (model, dataset) pairs as a function of fine-tuning examples; "
+        "predict at twice the largest training size.",
+        citation="Lin et al. 2024, Selecting Large Language Model to Fine-tune via Rectified Scaling Law",
+        is_sldbench=True,
+    ),
+    Task(
+        name="domain_mixture_scaling_law",
+        features=tuple(f"proportion_domain_{i}" for i in range(1, 6)),
+        targets=tuple(f"loss_domain_{i}" for i in range(1, 6)),
+        max_params=7,
+        extrapolation_axis=(),
+        description="Per-domain validation losses of models trained on mixtures of 5 domains, as a function of "
+        "the mixture proportions; 4 model sizes; the test rows are unseen mixtures.",
+        citation="Ye et al. 2024, Data Mixing Laws",
+        is_sldbench=True,
+    ),
+    Task(
+        name="moe_scaling_law",
+        features=("num_experts", "dense_parameter_count"),
+        targets=("loss_validation",),
+        max_params=6,
+        extrapolation_axis=("dense_parameter_count",),
+        monotone={"num_experts": "decreasing", "dense_parameter_count": "decreasing"},
+        description="Validation loss of mixture-of-experts models as a function of expert count and dense "
+        "parameters; the test rows have more dense parameters than any training row.",
+        citation="Clark et al. 2022, Unified Scaling Laws for Routed Language Models",
+        is_sldbench=True,
+    ),
+    Task(
+        name="data_constrained_scaling_law",
+        features=("unique_tokens", "params", "tokens"),
+        targets=("loss",),
+        max_params=7,
+        extrapolation_axis=("tokens",),
+        monotone={"params": "decreasing"},
+        description="Loss under repeated data: unique tokens, parameters and total training tokens; the test "
+        "rows train on more tokens.",
+        citation="Muennighoff et al. 2023, Scaling Data-Constrained Language Models",
+        is_sldbench=True,
+    ),
+    Task(
+        name="lr_bsz_scaling_law",
+        features=("lr", "bsz", "data_size", "non_embedding_param_size"),
+        targets=("lm_loss",),
+        # SLDBench sets no official budget for this task; 12 is the Step Law-style reference's count.
+        max_params=12,
+        # The test rows are the largest model trained on the most tokens: beyond the training rows in N * D.
+        extrapolation_axis=("non_embedding_param_size", "data_size"),
+        description="Final loss of dense models as a function of learning rate, batch size, training tokens and "
+        "non-embedding parameters; the test rows are the largest model trained longest.",
+        citation="Li et al. 2025, Predictable Scale (Step Law)",
+        is_sldbench=True,
+    ),
+    Task(
+        name="easy_question_scaling_law",
+        features=("log_flops",),
+        targets=("brier_score",),
+        max_params=6,
+        extrapolation_axis=("log_flops",),
+        extra_columns=("flops", "model_name"),
+        description="Negative Brier score on easy multiple-choice questions (9 benchmarks) as a function of log "
+        "training compute; shows U-shaped and emergent behaviour; predict larger compute.",
+        citation="Wu and Lo 2024, U-shaped and Inverted-U Scaling behind Emergent Abilities",
+        is_sldbench=True,
+    ),
+)
+
+_BY_NAME = {task.name: task for task in _SLDBENCH_TASKS}
+
+
+def list_tasks() -> list[Task]:
+    """Return the known tasks in a stable order (SLDBench's 8 tasks)."""
+    return list(_SLDBENCH_TASKS)
+
+
+def get_task(name: str) -> Task:
+    """Return the task called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A task name such as ``"vocab_scaling_law"``; a unique prefix such as ``"vocab"`` is accepted too.
+
+    Raises
+    ------
+    TaskNotFound
+        With the known names and the closest one.
+    """
+    if name in _BY_NAME:
+        return _BY_NAME[name]
+    prefixed = [known for known in _BY_NAME if known.startswith(name)] if name else []
+    if len(prefixed) == 1:
+        return _BY_NAME[prefixed[0]]
+    known = ", ".join(_BY_NAME)
+    close = difflib.get_close_matches(name, list(_BY_NAME), n=1, cutoff=0.3) or prefixed[:1]
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    raise TaskNotFound(f"Unknown task '{name}'. Known: {known}.{hint}")
+
+
+def generic_task(
+    *,
+    name: str,
+    features: Sequence[str],
+    targets: Sequence[str],
+    group: str | None = None,
+    max_params: int = 6,
+    extrapolation_axis: str | None = None,
+) -> Task:
+    """Build a task for user data from CLI flags (``--features a,b --target y [--group g]``).
+
+    Parameters
+    ----------
+    name : str
+        Usually the data file's stem.
+    features, targets : sequence of str
+        Column names; at least one each, no name in both.
+    group : str, optional
+        Column with one set of constants per value; ``None`` fits all rows as one group.
+    max_params : int
+        Constant budget per group and target.
+    extrapolation_axis : str, optional
+        Feature to order validation folds by; defaults to the first feature.
+
+    Raises
+    ------
+    TaskDefinitionError
+        When a list is empty, a name repeats, or the axis is not a feature.
+    """
+    features, targets = tuple(features), tuple(targets)
+    if not features:
+        raise TaskDefinitionError("No features given. Pass them with --features a,b.")
+    if not targets:
+        raise TaskDefinitionError("No target given. Pass it with --target y.")
+    both = sorted(set(features) & set(targets))
+    if both:
+        raise TaskDefinitionError(f"Column(s) {', '.join(both)} are both features and targets; drop one.")
+    if max_params < 1:
+        raise TaskDefinitionError(f"--max-params {max_params} must be at least 1.")
+    axis = extrapolation_axis or features[0]
+    if axis not in features:
+        raise TaskDefinitionError(
+            f"Extrapolation axis '{axis}' is not a feature ({', '.join(features)}); pick one of them."
+        )
+    return Task(
+        name=name,
+        features=features,
+        targets=targets,
+        group_column=group or "group",
+        max_params=max_params,
+        extrapolation_axis=(axis,),
+        description=f"User data: {', '.join(targets)} as a function of {', '.join(features)}.",
+    )

@@ -1,0 +1,68 @@
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sld.search import FitConfig, fit_law_grouped, parse_law
+from sld.search.selection import ProbeRegion, check_extrapolation, extrapolation_folds, validate_law
+
+
+def test_ordered_folds_validate_the_largest_values_of_every_group():
+    order = np.tile(np.arange(10.0), 2)
+    groups = np.repeat(["a", "b"], 10)
+    for fold in extrapolation_folds(order, groups):
+        for group in ("a", "b"):
+            train = fold.train[groups[fold.train] == group]
+            validate = fold.validate[groups[fold.validate] == group]
+            assert order[train].max() < order[validate].min()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0.1, 1e6), min_size=3, max_size=40), st.integers(1, 3))
+def test_folds_partition_rows_and_never_overlap(values, n_groups):
+    order = np.array(values)
+    groups = np.array([str(i % n_groups) for i in range(order.size)])
+    for fold in extrapolation_folds(order, groups):
+        assert not set(fold.train) & set(fold.validate)
+        assert set(fold.train) | set(fold.validate) == set(range(order.size))
+
+
+def test_random_folds_cover_every_row_once_when_no_axis():
+    groups = np.repeat(["a", "b"], 12)
+    folds = extrapolation_folds(None, groups, n_random_folds=4, seed=1)
+    validated = np.concatenate([fold.validate for fold in folds])
+    assert sorted(validated.tolist()) == list(range(24))
+
+
+def test_validation_prefers_the_true_form_beyond_the_data():
+    rng = np.random.default_rng(0)
+    x = np.geomspace(1, 1000, 30)
+    y = 2 + 5 * x**-0.5 + rng.normal(0, 0.01, x.size)
+    X, groups = x[:, None], np.full(x.size, "g")
+    folds = extrapolation_folds(np.log(x), groups)
+    config = FitConfig(n_starts=6, seed=0)
+    true_form = validate_law(parse_law("E + A * x**(-a)", ("x",)), X, y, groups, folds, config=config)
+    wiggly = validate_law(
+        parse_law("c0 + c1*log(x) + c2*log(x)**2 + c3*log(x)**3 + c4*log(x)**4 + c5*log(x)**5", ("x",)),
+        X, y, groups, folds, config=config,
+    )
+    assert true_form.r2 > wiggly.r2
+
+
+def test_exploding_law_is_rejected():
+    x = np.geomspace(1, 100, 20)
+    y = 1 + 0.01 * x
+    law = parse_law("a + b * exp(c * x)", ("x",))
+    fit = fit_law_grouped(law, x[:, None], y + 0.3 * np.exp(x / 20), np.full(20, "g"), config=FitConfig(seed=0))
+    reason = check_extrapolation(law, fit, x[:, None], y, np.full(20, "g"), ProbeRegion(axis_columns=(0,)))
+    assert reason is not None and "explode" in reason
+
+
+def test_declared_trend_is_enforced():
+    x = np.geomspace(1, 100, 20)
+    y = 3 - 0.1 * np.log(x)
+    law = parse_law("a + b * log(x)", ("x",))
+    groups = np.full(20, "g")
+    fit = fit_law_grouped(law, x[:, None], y, groups, config=FitConfig(seed=0))
+    assert check_extrapolation(law, fit, x[:, None], y, groups, ProbeRegion(monotone={0: "decreasing"})) is None
+    reason = check_extrapolation(law, fit, x[:, None], y, groups, ProbeRegion(monotone={0: "increasing"}))
+    assert reason is not None and "increasing" in reason
