@@ -280,6 +280,7 @@ def _select(
     for move in moves:
         pools.setdefault(_GROUP.get(move[0], move[0]), []).append(move)
     seen = {parent.canonical_key for parent in parents}
+    seen_texts = {parent.text for parent in parents}
     allowed: int | None = None  # rank deficiency tolerated in a child: the parents'; computed on first need
     children: list[Mutation] = []
     while pools and len(children) < n:
@@ -290,11 +291,13 @@ def _select(
         if not pool:
             del pools[group]
         child = _child(expr, variables, max_params)
-        if child is None or child.canonical_key in seen:
+        # Cheap checks first: the canonical key costs more than the text and the identifiability check.
+        if child is None or child.text in seen_texts:
             continue
+        seen_texts.add(child.text)
         if allowed is None:
             allowed = max(_rank_deficiency(parent) for parent in parents)
-        if _rank_deficiency(child) > allowed:
+        if _rank_deficiency(child) > allowed or child.canonical_key in seen:
             continue
         seen.add(child.canonical_key)
         children.append(Mutation(child.text, operator))
@@ -318,7 +321,7 @@ def _child(expr: sympy.Expr, variables: tuple[str, ...], max_params: int) -> Law
 
 
 def _rank_deficiency(law: Law) -> int:
-    """Constants the law's Jacobian cannot tell apart at random points (0: locally identifiable).
+    """Count the constants the law's Jacobian cannot tell apart at random points (0: locally identifiable).
 
     The Jacobian with respect to the constants is taken at random constants in [0.3, 1.3] and random variables
     in [1, 100], columns scaled to unit norm; the rank is the larger of two draws with finite values, so a
@@ -328,7 +331,7 @@ def _rank_deficiency(law: Law) -> int:
         return 0
     rng = np.random.default_rng(20240601)  # fixed: identifiability is a property of the form, not the search
     n_rows = max(24, 3 * law.n_params)
-    ranks = []
+    ranks: list[int] = []
     for _ in range(6):
         cols = np.exp(rng.uniform(0.0, np.log(100.0), size=(len(law.variables), n_rows)))
         theta = rng.uniform(0.3, 1.3, size=law.n_params)
@@ -336,11 +339,13 @@ def _rank_deficiency(law: Law) -> int:
             values, jacobian = law.compiled.values_and_jacobian(cols, theta)
         if not (np.all(np.isfinite(values)) and np.all(np.isfinite(jacobian))):
             continue
-        norms = np.linalg.norm(jacobian, axis=0)
-        if np.any(norms == 0):
-            ranks.append(int(np.count_nonzero(norms)))
+        # Scale columns by their largest entry before taking norms, which could overflow on raw columns.
+        scale = np.max(np.abs(jacobian), axis=0)
+        live = jacobian[:, scale > 0] / scale[scale > 0]
+        if live.shape[1] == 0:
+            ranks.append(0)
         else:
-            singular = np.linalg.svd(jacobian / norms, compute_uv=False)
+            singular = np.linalg.svd(live / np.linalg.norm(live, axis=0), compute_uv=False)
             ranks.append(int(np.count_nonzero(singular > 1e-7 * singular[0])))
         if len(ranks) == 2:
             break

@@ -284,7 +284,7 @@ class Law:
     @functools.cached_property
     def canonical_key(self) -> str:
         """A string equal for laws that differ only in the names or order of their constants."""
-        return _canonical_key(self.expr, self.variables, sorted(self.constant_names))
+        return _canonical_key(_normalize(self.expr), self.variables, sorted(self.constant_names))
 
 
 def _canonical_key(expr: sympy.Expr, variables: tuple[str, ...], names: list[str]) -> str:
@@ -372,10 +372,12 @@ def parse_law(
     if len(text) > MAX_TEXT_LENGTH:
         raise ExpressionError(f"text is too long ({len(text)} characters; at most {MAX_TEXT_LENGTH})")
     tree = _parse_tree(text)
-    expr = _Builder(variables, text).build(tree.body)
-    # sympy turns exp(1) into the symbol E, which would print as a name; keep such numbers as floats.
-    expr = expr.xreplace({s: sympy.Float(s) for s in expr.atoms(sympy.NumberSymbol)})
-    _check_numbers(expr, text)
+    try:
+        expr = _Builder(text).build(tree.body)
+        _check_numbers(expr, text)
+        expr = _normalize(expr)
+    except (ValueError, TypeError, ArithmeticError) as exc:  # sympy refusing, e.g. Min of a complex number
+        raise ExpressionError(f"not a real expression ({exc})", text) from None
     free = {str(s) for s in expr.free_symbols}
     seen = sorted(
         (node for node in ast.walk(tree) if isinstance(node, ast.Name)),
@@ -386,6 +388,25 @@ def parse_law(
         return Law(expr, variables, tuple(specs.get(name) or ConstantSpec(name) for name in order))
     except ExpressionError as exc:
         raise ExpressionError(exc.reason, text) from None
+
+
+def _normalize(expr: sympy.Expr) -> sympy.Expr:
+    """Return the form of ``expr`` that printing and parsing back reproduces.
+
+    Printing can lose sympy's structure: ``-(x + y)/x`` is a product of -1, 1/x and a sum, but its text parses
+    as ``(-x - y)/x``. Reprinting until the text is stable makes ``parse_law(law.text)`` give ``law`` back.
+    The text comes from sympy's printer, so it is parsed without the size limits meant for untrusted input.
+    """
+    # sympy turns exp(1) into the symbol E, which would print as a name; keep such numbers as floats.
+    expr = expr.xreplace({s: sympy.Float(s) for s in expr.atoms(sympy.NumberSymbol)})
+    for _ in range(3):
+        text = str(expr)
+        again = _Builder(text).build(ast.parse(text, mode="eval").body)
+        again = again.xreplace({s: sympy.Float(s) for s in again.atoms(sympy.NumberSymbol)})
+        if again == expr:
+            break
+        expr = again
+    return expr
 
 
 def _parse_tree(text: str) -> ast.Expression:
@@ -444,8 +465,7 @@ def _check_numbers(expr: sympy.Expr, text: str) -> None:
 class _Builder:
     """Turns a whitelisted ast into sympy; anything else raises `ExpressionError` with the reason."""
 
-    def __init__(self, variables: tuple[str, ...], text: str) -> None:
-        self.variables = variables
+    def __init__(self, text: str) -> None:
         self.text = text
 
     def reject(self, reason: str) -> ExpressionError:

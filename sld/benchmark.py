@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from sld.corpus import load_sldbench, validate_frame
@@ -25,9 +26,9 @@ from sld.tasks.literature import human_law
 
 
 class TaskScore(BaseModel):
-    """One method's official test scores on one task."""
+    """One method's official test scores on one task (discovery runs add their search statistics)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     r2: float
     nmse: float
@@ -35,6 +36,11 @@ class TaskScore(BaseModel):
     n_params: int
     law: str
     seconds: float
+    published_constants_r2: float | None = None
+    validation_r2: float | None = None
+    candidates_evaluated: int | None = None
+    proposals: dict[str, int] | None = None
+    ranking: dict[str, object] | None = None
 
 
 class BenchResult(BaseModel):
@@ -50,9 +56,11 @@ def load_task_splits(task: Task, *, corpus: str | Path | None = None) -> tuple[S
     data = load_sldbench(task.name, corpus=corpus)
     if data.test is None:
         raise ValueError(f"SLDBench task {task.name} has no test split")  # the loader always returns one
-    columns = {"features": task.features, "targets": task.targets, "group": task.group_column}
-    train = validate_frame(data.train, source=f"{data.source}/train", **columns)
-    test = validate_frame(data.test, source=f"{data.source}/test", **columns)
+    def validated(frame: pd.DataFrame, split: str) -> pd.DataFrame:
+        return validate_frame(frame, source=f"{data.source}/{split}", features=task.features, targets=task.targets,
+                              group=task.group_column)
+
+    train, test = validated(data.train, "train"), validated(data.test, "test")
     return task_arrays(task, train), task_arrays(task, test)
 
 
@@ -81,10 +89,10 @@ def score_human_task(task_name: str, *, corpus: str | Path | None = None, fit_co
     literature = human_law(task.name)
     train, test = load_task_splits(task, corpus=corpus)
     scores, n_params = score_laws(literature.laws, train, test, fit_config=fit_config)
-    extra: dict[str, float] = {}
+    published_r2 = None
     if literature.published_constants is not None:
         published = score_fixed_constants(literature.laws[0], dict(literature.published_constants), test)
-        extra["published_constants_r2"] = _finite_r2(published)
+        published_r2 = _finite_r2(published)
     return TaskScore(
         r2=_finite_r2(scores),
         nmse=scores.nmse,
@@ -92,7 +100,7 @@ def score_human_task(task_name: str, *, corpus: str | Path | None = None, fit_co
         n_params=n_params,
         law=" ; ".join(law.text for law in literature.laws),
         seconds=round(time.perf_counter() - started, 3),
-        **extra,
+        published_constants_r2=published_r2,
     )
 
 

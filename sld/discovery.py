@@ -77,8 +77,8 @@ class TaskDiscovery:
     def expression(self) -> str:
         """The chosen law as text (``target = law`` per target when there are several)."""
         if len(self.outcomes) == 1:
-            return self.outcomes[0].law.text
-        return "; ".join(f"{o.problem.target} = {o.law.text}" for o in self.outcomes)
+            return self.outcomes[0].best.expression
+        return "; ".join(f"{o.problem.target} = {o.best.expression}" for o in self.outcomes)
 
     def summary(self) -> dict[str, object]:
         """Return the ``--json`` summary."""
@@ -87,7 +87,7 @@ class TaskDiscovery:
             "task": self.task.name,
             "law": {
                 "expression": self.expression(),
-                "expressions": {o.problem.target: o.law.text for o in self.outcomes},
+                "expressions": {o.problem.target: o.best.expression for o in self.outcomes},
                 "latex": {o.problem.target: o.law.latex for o in self.outcomes},
                 "n_params": self.n_params,
                 "constants": self.constants(),
@@ -122,7 +122,7 @@ class RunDirectory:
 
     def write_config(self, config: dict[str, object]) -> None:
         """Write the resolved configuration with provenance (versions, platform, time)."""
-        versions = {}
+        versions: dict[str, str | None] = {}
         for package in ("sld", "numpy", "scipy", "sympy", "pandas", "pyoperon", "langgraph", "openai"):
             try:
                 versions[package] = metadata.version(package)
@@ -150,7 +150,7 @@ class RunDirectory:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut by a kill
-            state = states.setdefault(record.pop("target"), SearchState())
+            state = states.setdefault(str(record.pop("target")), SearchState())
             candidate = _candidate_from_record(record)
             state.candidates.append(candidate)
             state.proposals[candidate.source] += 1
@@ -167,13 +167,14 @@ def _candidate_from_record(record: dict[str, object]) -> Candidate:
     numbers = {"train_r2": -math.inf, "validation_r2": -math.inf, "validation_nmse": math.inf, "objective": math.inf}
     values = {name: (default if record.get(name) is None else float(record[name]))  # type: ignore[arg-type]
               for name, default in numbers.items()}
-    bounds = {name: tuple(float(v) for v in bound) for name, bound in dict(record.get("bounds") or {}).items()}
+    raw_bounds: dict[str, list[float | str]] = record.get("bounds") or {}
+    bounds = {name: (float(lo), float(hi), float(init)) for name, (lo, hi, init) in raw_bounds.items()}
     return Candidate(
         expression=str(record["expression"]), source=str(record["source"]), family=str(record.get("family", "")),
         key=str(record.get("key", "")), n_params=int(record.get("n_params", 0)),  # type: ignore[call-overload]
         status=str(record.get("status", "")), reason=str(record.get("reason", "")),
         fold_r2=tuple(record.get("fold_r2") or ()), seconds=float(record.get("seconds", 0.0)),  # type: ignore[arg-type]
-        rationale=str(record.get("rationale", "")), bounds=bounds,  # type: ignore[arg-type]
+        rationale=str(record.get("rationale", "")), bounds=bounds,
         **values,
     )
 
@@ -252,6 +253,6 @@ def _search_target(
                      f"({candidate.n_params} constants) {candidate.expression[:90]}")
 
     outcome = run_search(problem, config, extra_proposers=extra_proposers, on_candidate=record, state=state)
-    progress(f"{problem.target}: chose {outcome.law.text} (validation R^2 {outcome.best.validation_r2:.4f}, "
+    progress(f"{problem.target}: chose {outcome.best.expression} (validation R^2 {outcome.best.validation_r2:.4f}, "
              f"{len(outcome.state.candidates)} candidates, {outcome.seconds:.0f} s)")
     return outcome

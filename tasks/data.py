@@ -27,7 +27,7 @@ def task_arrays(task: Task, frame: pd.DataFrame) -> SplitArrays:
     X = frame.loc[:, list(task.features)].to_numpy(dtype=float)
     Y = frame.loc[:, list(task.targets)].to_numpy(dtype=float)
     if task.group_column in frame.columns:
-        groups = frame[task.group_column].astype(str).to_numpy()
+        groups = np.asarray(frame[task.group_column].astype(str).to_numpy(), dtype=str)
     else:
-        groups = np.full(len(frame), "all", dtype=object).astype(str)
+        groups = np.full(len(frame), "all", dtype=str)
     return SplitArrays(X=X, Y=Y, groups=groups)

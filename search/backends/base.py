@@ -212,22 +212,17 @@ def make_proposal(
     return ProposedLaw(law.text, dict(zip(law.constant_names, theta.tolist(), strict=True)), law.n_params, size, r2)
 
 
-def canonical_key(proposal: ProposedLaw, variables: Sequence[str]) -> str:
-    """Key equal for proposals that differ only in constant names (see ``Law.canonical_key``)."""
-    return parse_law(proposal.expression, variables).canonical_key
-
-
-def select_diverse(proposals: Sequence[ProposedLaw], variables: Sequence[str], n_laws: int) -> list[ProposedLaw]:
+def select_diverse(proposals: Sequence[ProposedLaw], n_laws: int) -> list[ProposedLaw]:
     """Deduplicate and pick up to ``n_laws`` proposals layer by layer along the Pareto front.
 
-    Proposals with the same canonical form keep the best R^2. The rest are sorted into non-dominated layers
+    Proposals with the same text keep the best R^2 (constants are numbered in reading order, so equal forms
+    mostly print alike; the engine's canonical keys catch the rest). They are sorted into non-dominated layers
     over (size, 1 - R^2); layers are taken in turn, each from the most to the least accurate, so the result spans
     simple to complex forms before it repeats a complexity.
 
     Parameters
     ----------
     proposals : sequence of ProposedLaw
-    variables : sequence of str
     n_laws : int
 
     Returns
@@ -236,7 +231,7 @@ def select_diverse(proposals: Sequence[ProposedLaw], variables: Sequence[str], n
     """
     best: dict[str, ProposedLaw] = {}
     for proposal in proposals:
-        key = canonical_key(proposal, variables)
+        key = proposal.expression
         if key not in best or proposal.r2 > best[key].r2:
             best[key] = proposal
     remaining = sorted(best.values(), key=lambda p: (-p.r2, p.size, p.expression))

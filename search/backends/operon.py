@@ -58,19 +58,23 @@ class OperonConfig(BaseModel):
         Also search on ``log y`` when every ``y > 0``.
     log_span : float
         A positive variable spanning more than this factor is given as ``log``.
+    max_rows : int
+        Operon searches on at most this many rows (a seeded subsample; the cost of a run grows with rows);
+        proposals are scored on all rows.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     allowed_symbols: str = "add,sub,mul,div,exp,log,sqrt,square,constant,variable"
     population_size: int = Field(default=200, ge=10)
-    generations: int = Field(default=40, ge=1)
-    max_evaluations: int = Field(default=30_000, ge=100)
-    optimizer_iterations: int = Field(default=10, ge=0)
+    generations: int = Field(default=60, ge=1)
+    max_evaluations: int = Field(default=100_000, ge=100)
+    optimizer_iterations: int = Field(default=5, ge=0)
     max_length: int | None = Field(default=None, ge=3)
     restarts: int = Field(default=2, ge=1)
     log_target: bool = True
     log_span: float = Field(default=3.0, gt=1.0)
+    max_rows: int = Field(default=400, ge=10)
 
 
 class OperonBackend:
@@ -149,10 +153,13 @@ class OperonBackend:
             raise SearchError(f"need max_params >= 0 and n_laws >= 1; got {max_params} and {n_laws}")
         X, y, names = check_data(X, y, variables)
         transform = InputTransform.choose(X, names, log_span=self.config.log_span)
-        Z = transform.apply(X)
-        targets: list[tuple[bool, Array]] = [(False, y)]
+        rows = np.arange(len(y))
+        if len(rows) > self.config.max_rows:
+            rows = np.sort(np.random.default_rng(seed).choice(rows, self.config.max_rows, replace=False))
+        Z, y_search = transform.apply(X[rows]), y[rows]
+        targets: list[tuple[bool, Array]] = [(False, y_search)]
         if self.config.log_target and bool(np.all(y > 0)):
-            targets.append((True, np.log(y)))
+            targets.append((True, np.log(y_search)))
         runs = [(logged, target, seed + k) for k in range(self.config.restarts) for logged, target in targets]
         deadline = time.monotonic() + time_limit_s
         proposals: list[ProposedLaw] = []
@@ -165,7 +172,7 @@ class OperonBackend:
                 proposal = make_proposal(sympy.exp(expr) if log_y else expr, X, y, names, max_params=max_params)
                 if proposal is not None:
                     proposals.append(proposal)
-        return select_diverse(proposals, names, n_laws)
+        return select_diverse(proposals, n_laws)
 
     def _run(
         self, Z: Array, target: Array, transform: InputTransform, *, max_params: int, seed: int, max_time_s: float

@@ -26,7 +26,7 @@ TOP_CANDIDATES = 5
 
 def _print_discovery(discovery: TaskDiscovery, human_r2: float | None) -> None:
     for outcome in discovery.outcomes:
-        click.echo(f"{outcome.problem.target} = {outcome.law.text}")
+        click.echo(f"{outcome.problem.target} = {outcome.best.expression}")
         click.echo(f"  LaTeX: {outcome.law.latex}")
         for group, fit in list(outcome.fit.fits.items())[:12]:
             values = "failed" if fit.params is None else ", ".join(

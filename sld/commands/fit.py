@@ -32,16 +32,18 @@ def _laws_for(task: Task, expressions: Sequence[str]) -> tuple[Law, ...]:
     return tuple(parse_law(text, task.features) for text in texts)
 
 
-def _constants_table(laws: Sequence[Law], evaluation: Evaluation, task: Task) -> dict[str, dict[str, object]]:
-    table: dict[str, dict[str, object]] = {}
+def _constants_table(
+    laws: Sequence[Law], evaluation: Evaluation, task: Task
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Return ``{target: {group: {constant: value}}}``; a failed group maps to an empty dict."""
+    table: dict[str, dict[str, dict[str, float]]] = {}
     for target, law, grouped in zip(task.targets, laws, evaluation.fits, strict=True):
-        per_group: dict[str, object] = {}
-        for group, fit in grouped.fits.items():
-            if fit.params is None:
-                per_group[group] = {"failed": fit.message}
-            else:
-                per_group[group] = {spec.name: float(v) for spec, v in zip(law.constants, fit.params, strict=True)}
-        table[target] = per_group
+        table[target] = {
+            group: {}
+            if fit.params is None
+            else {spec.name: float(v) for spec, v in zip(law.constants, fit.params, strict=True)}
+            for group, fit in grouped.fits.items()
+        }
     return table
 
 
@@ -50,8 +52,8 @@ def _print_result(task: Task, laws: Sequence[Law], evaluation: Evaluation, score
     for target, law in zip(task.targets, laws, strict=True):
         click.echo(f"{target} = {law.text}")
         for group, values in constants[target].items():
-            shown = ", ".join(f"{k}={v:.6g}" for k, v in values.items() if isinstance(v, float))  # type: ignore[union-attr]
-            click.echo(f"  [{group}] {shown or values}")
+            shown = ", ".join(f"{name}={value:.6g}" for name, value in values.items())
+            click.echo(f"  [{group}] {shown or 'fit failed'}")
     summary: dict[str, object] = {"task": task.name, "laws": [law.text for law in laws], "constants": constants}
     if scored:
         s = evaluation.scores
@@ -65,12 +67,13 @@ def _load_user_frames(
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, bool]:
     """Load the user's training rows and, if given, the rows to predict (scored when they hold the target)."""
     positive = tuple(sorted(set().union(*(law.positive_variables for law in laws))))
-    common = {"features": task.features, "group": group, "positive": positive}
-    train = load_table(data, targets=task.targets, min_rows=max(law.n_params for law in laws), **common)
+    train = load_table(data, features=task.features, targets=task.targets, group=group, positive=positive,
+                       min_rows=max(law.n_params for law in laws))
     if predict is None:
         return train, None, False
     scored = set(task.targets) <= set(read_columns(predict))
-    test = load_table(predict, targets=task.targets if scored else (), **common)
+    test = load_table(predict, features=task.features, targets=task.targets if scored else (), group=group,
+                      positive=positive)
     return train, test, scored
 
 
