@@ -3,7 +3,7 @@ PY ?= python3
 SLD_CORPUS ?= ../shared/sldbench
 export SLD_CORPUS
 
-.PHONY: install test lint typecheck-tree bench bench-quick
+.PHONY: install test lint typecheck-tree bench bench-quick ci-bench ci-gate ci-baseline
 
 install:
 	$(PY) -m pip install -q -e '.[dev]'
@@ -28,3 +28,26 @@ bench:
 
 bench-quick:
 	sld bench --method sld --budget-s 60 --json artifacts/quick.json --markdown artifacts/quick.md
+
+# The research pipeline's quick benchmark (.ci/run, after `make test`): every task with a short search budget and
+# no symbolic-regression backend, its report, and the gate against the stored baseline (docs/research-pipeline.md).
+CI_BUDGET_S ?= 30
+ARTIFACTS ?= artifacts
+QUICK_JSON ?= $(ARTIFACTS)/quick.json
+QUICK_BENCH = sld bench --method sld --backend none --budget-s $(CI_BUDGET_S) --seed 0 --run-dir $(ARTIFACTS)/runs \
+	--json $(QUICK_JSON) --markdown $(ARTIFACTS)/quick.md --report $(ARTIFACTS)/report
+
+ci-bench:
+	@rm -rf $(ARTIFACTS)/runs $(ARTIFACTS)/report && mkdir -p $(ARTIFACTS)
+	$(QUICK_BENCH)
+	$(MAKE) --no-print-directory ci-gate QUICK_JSON=$(QUICK_JSON)
+
+ci-gate:
+	sld gate $(QUICK_JSON) --baseline bench/baseline.json
+
+# Store the last quick benchmark as the new baseline (review the diff of bench/baseline.json before committing).
+ci-baseline:
+	sld gate $(QUICK_JSON) --baseline bench/baseline.json --update --tolerance $(CI_TOLERANCE) \
+		--command-line "make ci-bench (CI_BUDGET_S=$(CI_BUDGET_S))" --notes "$(CI_NOTES)"
+CI_TOLERANCE ?= 0.05
+CI_NOTES ?=

@@ -5,7 +5,6 @@ Examples
 >>> from sld.search import parse_law
 >>> parse_law("E + A/N^alpha", ["N"]).n_params
 3
-
 """
 
 from sld.search.errors import ExpressionError, SearchError

@@ -195,9 +195,7 @@ class Archive:
         k = min(k, sum(len(members) for members in pool))
         while len(chosen) < k:
             if not remaining:
-                remaining = [
-                    i for i, members in enumerate(pool) if any(e.identity not in taken for e in members)
-                ]
+                remaining = [i for i, members in enumerate(pool) if any(e.identity not in taken for e in members)]
             weights = np.array([len(pool) - i for i in remaining], dtype=float)
             index = remaining.pop(int(rng.choice(len(remaining), p=weights / weights.sum())))
             fresh = [e for e in pool[index] if e.identity not in taken]
@@ -209,9 +207,7 @@ class Archive:
 
     def to_json(self) -> str:
         """Return the archive as JSON text (non-finite scores become ``null``), for checkpoints."""
-        entries = [
-            asdict(e) | {"score": e.score if math.isfinite(e.score) else None} for e in self._entries.values()
-        ]
+        entries = [asdict(e) | {"score": e.score if math.isfinite(e.score) else None} for e in self._entries.values()]
         return json.dumps({"size_bucket": self.size_bucket, "entries": entries}, allow_nan=False)
 
     @classmethod

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -15,9 +16,10 @@ from numpy.typing import NDArray
 from sld.search.errors import ExpressionError
 from sld.search.expressions import ConstantSpec, Law, parse_law
 from sld.search.families import Proposal
-from sld.search.fitting import FitConfig, GroupedFit, fit_law_grouped
+from sld.search.fitting import FitConfig, GroupedFit
 from sld.search.scoring import score_predictions
 from sld.search.selection import Fold, ProbeRegion, check_extrapolation, validate_law
+from sld.search.warm_fits import fit_groups_warm
 
 FloatArray = NDArray[np.float64]
 StrArray = NDArray[np.str_]
@@ -98,6 +100,45 @@ def _json_number(value: float) -> float | str:
     return value if math.isfinite(value) else str(value)
 
 
+def _number(value: object, default: float) -> float:
+    return default if value is None else float(value)  # type: ignore[arg-type]
+
+
+def candidate_from_record(record: Mapping[str, object]) -> Candidate:
+    """Rebuild a :class:`Candidate` from :meth:`Candidate.as_record` output (e.g. a line of a run log).
+
+    ``None`` numbers come back as the non-finite defaults they stood for; unknown keys (``target``) are ignored.
+
+    Examples
+    --------
+    >>> candidate = Candidate("a * N**b", source="llm", status="ok", objective=0.1, bounds={"b": (-1.0, math.inf, 0.5)})
+    >>> candidate_from_record(candidate.as_record()) == candidate
+    True
+    """
+    raw_bounds = record.get("bounds")
+    raw_bounds = raw_bounds if isinstance(raw_bounds, Mapping) else {}
+    bounds = {str(name): (float(lo), float(hi), float(init)) for name, (lo, hi, init) in raw_bounds.items()}
+    fold_r2 = record.get("fold_r2")
+    fold_r2 = fold_r2 if isinstance(fold_r2, list | tuple) else ()
+    return Candidate(
+        expression=str(record["expression"]),
+        source=str(record["source"]),
+        family=str(record.get("family") or ""),
+        key=str(record.get("key") or ""),
+        n_params=int(_number(record.get("n_params"), 0)),
+        status=str(record.get("status") or "rejected"),
+        reason=str(record.get("reason") or ""),
+        train_r2=_number(record.get("train_r2"), -math.inf),
+        validation_r2=_number(record.get("validation_r2"), -math.inf),
+        validation_nmse=_number(record.get("validation_nmse"), math.inf),
+        fold_r2=tuple(_number(value, -math.inf) for value in fold_r2),
+        objective=_number(record.get("objective"), math.inf),
+        seconds=_number(record.get("seconds"), 0.0),
+        rationale=str(record.get("rationale") or ""),
+        bounds=bounds,
+    )
+
+
 def law_from_proposal(proposal: Proposal, variables: tuple[str, ...]) -> Law:
     """Parse a proposal into a :class:`Law` with its constant bounds.
 
@@ -153,7 +194,14 @@ def evaluate_proposal(
     if law.n_params > problem.max_params:
         candidate.reason = f"uses {law.n_params} constants; the budget is {problem.max_params}"
         return _finished(candidate, started), None
-    fit = fit_law_grouped(law, problem.X, problem.y, problem.groups, config=config)
+    # Validate first (folds from small to large, each warm-starting the next), then fit all training rows
+    # warm-started from the largest fold: fewer starts for the same optimum, and hopeless forms stop early.
+    validation = validate_law(law, problem.X, problem.y, problem.groups, folds, config=config)
+    if validation.failed:
+        candidate.status = "rejected" if validation.message.startswith("hopeless") else "failed"
+        candidate.reason = f"validation: {validation.message}"
+        return _finished(candidate, started), None
+    fit = fit_groups_warm(law, problem.X, problem.y, problem.groups, config=config, initial=validation.warm)
     scores = score_predictions(problem.y, fit.predict(law, problem.X, problem.groups))
     if scores.failed or not math.isfinite(scores.r2):
         candidate.status, candidate.reason = "failed", scores.message or "fit failed"
@@ -165,10 +213,6 @@ def evaluate_proposal(
     reason = check_extrapolation(law, fit, problem.X, problem.y, problem.groups, problem.region)
     if reason is not None:
         candidate.reason = reason
-        return _finished(candidate, started), fit
-    validation = validate_law(law, problem.X, problem.y, problem.groups, folds, config=config)
-    if validation.failed:
-        candidate.status, candidate.reason = "failed", f"validation: {validation.message}"
         return _finished(candidate, started), fit
     candidate.status = "ok"
     candidate.validation_r2, candidate.validation_nmse = validation.r2, validation.nmse

@@ -16,7 +16,6 @@ class ExpressionError(SearchError):
         Why it was rejected, phrased so that a proposer (human or LLM) can fix it.
     text : str or None, default None
         The offending text, if the expression came from a string (shown truncated).
-
     """
 
     def __init__(self, reason: str, text: str | None = None) -> None:

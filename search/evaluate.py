@@ -22,6 +22,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import sympy
 from numpy.typing import NDArray
+
 from sld.search.errors import ExpressionError
 
 Array: TypeAlias = NDArray[np.float64]
@@ -78,7 +79,6 @@ def compile_law(expr: sympy.Expr, variables: tuple[str, ...], constants: tuple[s
     ExpressionError
         If the expression contains a symbol that is neither a variable nor a constant, or a sympy node
         the evaluator does not support.
-
     """
     slots: dict[str, tuple[bool, int]] = {name: (True, i) for i, name in enumerate(variables)}
     slots.update({name: (False, j) for j, name in enumerate(constants)})

@@ -240,7 +240,10 @@ class _Context:
                 yield "swap_transform", _replace_at(self.expr, path, sympy.log(node))
             if node in self.positive and not under_log and not is_base:
                 yield "swap_transform", _replace_at(self.expr, path, node**self.k1)
-            yield "swap_transform", _replace_at(self.expr, path, node + self.k1)
+            # In a normalised occurrence (N/1.2e9) the offset goes outside, so that it stays near unit scale too.
+            scaled = isinstance(parent, sympy.Mul) and len(parent.args) == 2 and parent.args[0].is_Number
+            target = path[:-1] if scaled else path
+            yield "swap_transform", _replace_at(self.expr, target, _node_at(self.expr, target) + self.k1)
 
     def perturb_exponent(self) -> Iterator[Move]:
         constants = set(self.expr.free_symbols) - set(self.symbols)
@@ -323,30 +326,31 @@ def _child(expr: sympy.Expr, variables: tuple[str, ...], max_params: int) -> Law
 def _rank_deficiency(law: Law) -> int:
     """Count the constants the law's Jacobian cannot tell apart at random points (0: locally identifiable).
 
-    The Jacobian with respect to the constants is taken at random constants in [0.3, 1.3] and random variables
-    in [1, 100], columns scaled to unit norm; the rank is the larger of two draws with finite values, so a
-    coincidence does not count. Laws that give no finite values there are not judged (0).
+    The Jacobian with respect to the constants is taken at random constants in [0.3, 1.3] and variables drawn
+    log-uniformly in [1e-3, 1e12] (wide, since laws may be normalised to any data scale); rows that are not
+    finite are dropped, and rows and columns are scaled to unit size (which keeps the rank). The rank is the
+    larger of two draws, so a coincidence does not count. Laws with too few finite rows are not judged (0).
     """
     if law.n_params == 0:
         return 0
     rng = np.random.default_rng(20240601)  # fixed: identifiability is a property of the form, not the search
-    n_rows = max(24, 3 * law.n_params)
+    n_rows = max(64, 8 * law.n_params)
     ranks: list[int] = []
-    for _ in range(6):
-        cols = np.exp(rng.uniform(0.0, np.log(100.0), size=(len(law.variables), n_rows)))
+    for _ in range(4):
+        cols = 10.0 ** rng.uniform(-3.0, 12.0, size=(len(law.variables), n_rows))
         theta = rng.uniform(0.3, 1.3, size=law.n_params)
         with np.errstate(all="ignore"):
             values, jacobian = law.compiled.values_and_jacobian(cols, theta)
-        if not (np.all(np.isfinite(values)) and np.all(np.isfinite(jacobian))):
-            continue
-        # Scale columns by their largest entry before taking norms, which could overflow on raw columns.
-        scale = np.max(np.abs(jacobian), axis=0)
-        live = jacobian[:, scale > 0] / scale[scale > 0]
-        if live.shape[1] == 0:
-            ranks.append(0)
-        else:
+            finite = np.isfinite(values) & np.all(np.isfinite(jacobian), axis=1)
+            rows = jacobian[finite]
+            rows = rows[np.max(np.abs(rows), axis=1) > 0] if len(rows) else rows
+            if len(rows) < 2 * law.n_params:
+                continue
+            rows = rows / np.max(np.abs(rows), axis=1, keepdims=True)
+            scale = np.max(np.abs(rows), axis=0)
+            live = rows[:, scale > 0] / scale[scale > 0]
             singular = np.linalg.svd(live / np.linalg.norm(live, axis=0), compute_uv=False)
-            ranks.append(int(np.count_nonzero(singular > 1e-7 * singular[0])))
+        ranks.append(int(np.count_nonzero(singular > 1e-8 * singular[0])))
         if len(ranks) == 2:
             break
     return law.n_params - max(ranks) if ranks else 0
@@ -373,6 +377,13 @@ def _replace_at(expr: sympy.Basic, path: Path, new: sympy.Basic) -> sympy.Expr:
     args = list(expr.args)
     args[path[0]] = _replace_at(args[path[0]], path[1:], new)
     return expr.func(*args)
+
+
+def _node_at(expr: sympy.Basic, path: Path) -> sympy.Expr:
+    """Return the node at ``path``."""
+    for index in path:
+        expr = expr.args[index]
+    return expr
 
 
 def _fresh_names(used: set[str], count: int) -> list[str]:

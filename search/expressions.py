@@ -13,6 +13,7 @@ import ast
 import functools
 import keyword
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 import sympy
 from numpy.typing import ArrayLike, NDArray
+
 from sld.search.errors import ExpressionError
 from sld.search.evaluate import CompiledLaw, compile_law
 
@@ -104,7 +106,6 @@ class ConstantSpec:
         Bounds; ``lower == upper`` fixes the constant at that value.
     init : float or None, default None
         Initial value of the first fitting start (within the bounds); None lets the fitter choose.
-
     """
 
     name: str
@@ -122,9 +123,7 @@ class ConstantSpec:
         if self.init is not None:
             init = float(self.init)
             if not (math.isfinite(init) and lower <= init <= upper):
-                raise ExpressionError(
-                    f"constant {self.name!r} has init {init} outside its bounds [{lower}, {upper}]"
-                )
+                raise ExpressionError(f"constant {self.name!r} has init {init} outside its bounds [{lower}, {upper}]")
             object.__setattr__(self, "init", init)
 
 
@@ -146,7 +145,6 @@ class Law:
     ExpressionError
         If names are invalid or clash, a symbol is undeclared, a constant is unused, or a node cannot be
         evaluated.
-
     """
 
     expr: sympy.Expr
@@ -234,16 +232,13 @@ class Law:
         ------
         ValueError
             If ``X`` or ``theta`` has the wrong shape.
-
         """
         X_arr, theta_arr = self._check_inputs(X, theta)
         with np.errstate(all="ignore"):
             values: NDArray[np.float64] = self.compiled.values(np.ascontiguousarray(X_arr.T), theta_arr)
         return values
 
-    def _check_inputs(
-        self, X: ArrayLike, theta: ArrayLike
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def _check_inputs(self, X: ArrayLike, theta: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         X_arr = np.asarray(X, dtype=np.float64)
         theta_arr = np.asarray(theta, dtype=np.float64)
         if X_arr.ndim != 2 or X_arr.shape[1] != len(self.variables):
@@ -270,13 +265,10 @@ class Law:
         ------
         ValueError
             If a name is not a constant of this law.
-
         """
         unknown = sorted(set(values) - set(self.constant_names))
         if unknown:
-            raise ValueError(
-                f"unknown constants {', '.join(unknown)}; this law has {', '.join(self.constant_names)}"
-            )
+            raise ValueError(f"unknown constants {', '.join(unknown)}; this law has {', '.join(self.constant_names)}")
         mapping = {sympy.Symbol(name): sympy.Float(float(value)) for name, value in values.items()}
         result: sympy.Expr = self.expr.xreplace(mapping)
         return result
@@ -290,32 +282,55 @@ class Law:
 def _canonical_key(expr: sympy.Expr, variables: tuple[str, ...], names: list[str]) -> str:
     """Rename constants to c0, c1, ... in an order derived from the expression's structure alone.
 
-    Each step renames the constant whose signature (the expression printed with that constant marked and the
-    unnamed others merged into one placeholder) sorts first; ties are searched exhaustively within a budget,
-    keeping the smallest result, so that the key does not depend on the original names.
+    A constant's signature is the expression's structure (`_structure`) with that constant marked, the
+    constants already renamed under their new names, and the others as one placeholder. Constants with a unique
+    signature are renamed in signature order; among tied ones each is tried in turn (within a budget) and the
+    smallest structure wins, so that the key does not depend on the original names.
     """
     prefix = "c"
     while any(v.startswith(prefix) for v in variables):
         prefix = "_" + prefix
-    mark, rest = sympy.Symbol(prefix + "_mark"), sympy.Symbol(prefix + "_rest")
-    budget = [500]
+    budget = [2000]  # signature evaluations; only ties between constants spend more than n(n+1)/2
 
-    def search(assigned: dict[sympy.Symbol, sympy.Symbol], remaining: list[sympy.Symbol]) -> str:
-        if not remaining:
-            return str(expr.xreplace(assigned))
-        signatures = []
-        for k in remaining:
-            mapping = {**assigned, **{o: rest for o in remaining}, k: mark}
-            signatures.append(str(expr.xreplace(mapping)))
-        budget[0] -= len(remaining)
-        best = min(signatures)
-        tied = [k for k, s in zip(remaining, signatures, strict=True) if s == best]
-        if budget[0] <= 0:
-            tied = tied[:1]
-        step = sympy.Symbol(f"{prefix}{len(assigned)}")
-        return min(search({**assigned, k: step}, [o for o in remaining if o != k]) for k in tied)
+    def search(assigned: dict[sympy.Basic, str], remaining: list[sympy.Symbol]) -> dict[sympy.Basic, str]:
+        assigned = dict(assigned)
+        while remaining:
+            signatures = {}
+            for k in remaining:
+                mapping = {**assigned, **{o: prefix + "_" for o in remaining}, k: prefix + "*"}
+                signatures[k] = _structure(expr, mapping)
+            budget[0] -= len(remaining)
+            counts = Counter(signatures.values())
+            unique = sorted((k for k in remaining if counts[signatures[k]] == 1), key=signatures.__getitem__)
+            chosen = unique or [min(remaining, key=signatures.__getitem__)]
+            if not unique:
+                best = signatures[chosen[0]]
+                options: list[dict[sympy.Basic, str]] = []
+                for k in (k for k in remaining if signatures[k] == best):
+                    if options and budget[0] <= 0:
+                        break  # out of budget: keep the branches explored so far (deterministic)
+                    branch = {**assigned, k: f"{prefix}{len(assigned)}"}
+                    options.append(search(branch, [o for o in remaining if o != k]))
+                return min(options, key=lambda option: _structure(expr, option))
+            for k in chosen:
+                assigned[k] = f"{prefix}{len(assigned)}"
+            remaining = [k for k in remaining if k not in assigned]
+        return assigned
 
-    return search({}, [sympy.Symbol(n) for n in names])
+    renaming = search({}, [sympy.Symbol(n) for n in names])
+    return str(expr.xreplace({k: sympy.Symbol(v) for k, v in renaming.items()}))
+
+
+def _structure(expr: sympy.Basic, names: Mapping[sympy.Basic, str]) -> str:
+    """Print the tree with symbols renamed and the arguments of commutative nodes sorted."""
+    if isinstance(expr, sympy.Symbol):
+        return names.get(expr, expr.name)
+    if not expr.args:
+        return str(expr)
+    parts = [_structure(arg, names) for arg in expr.args]
+    if isinstance(expr, sympy.Add | sympy.Mul | sympy.Min | sympy.Max):
+        parts.sort()
+    return f"{type(expr).__name__}({','.join(parts)})"
 
 
 def parse_law(
@@ -360,7 +375,6 @@ def parse_law(
     Traceback (most recent call last):
     ...
     sld.search.errors.ExpressionError: cannot use law "__import__('os')": dunder names are not allowed ('__import__')
-
     """
     if not isinstance(text, str):
         raise ExpressionError(f"expected law text as a string, got {type(text).__name__}")
@@ -401,7 +415,10 @@ def _normalize(expr: sympy.Expr) -> sympy.Expr:
     expr = expr.xreplace({s: sympy.Float(s) for s in expr.atoms(sympy.NumberSymbol)})
     for _ in range(3):
         text = str(expr)
-        again = _Builder(text).build(ast.parse(text, mode="eval").body)
+        try:
+            again = _Builder(text).build(ast.parse(text, mode="eval").body)
+        except (ExpressionError, SyntaxError, ValueError, TypeError, ArithmeticError):
+            break  # a law built in code with nodes text cannot express; it stays as it is
         again = again.xreplace({s: sympy.Float(s) for s in again.atoms(sympy.NumberSymbol)})
         if again == expr:
             break
@@ -524,9 +541,7 @@ class _Builder:
         for node in ast.walk(exponent_node):
             value = node.value if isinstance(node, ast.Constant) else None
             if isinstance(value, int | float) and abs(value) > MAX_EXPONENT_LITERAL:
-                raise self.reject(
-                    f"exponent literal {value!r} is too large (|value| > {MAX_EXPONENT_LITERAL:g})"
-                )
+                raise self.reject(f"exponent literal {value!r} is too large (|value| > {MAX_EXPONENT_LITERAL:g})")
         exponent = self.build(exponent_node)
         if exponent.is_Number:
             if abs(float(exponent)) > MAX_EXPONENT_LITERAL:
@@ -536,9 +551,7 @@ class _Builder:
             if coefficient.is_Number and coefficient != 0 and abs(coefficient) != 1:
                 digits = abs(float(exponent)) * abs(float(sympy.log(abs(coefficient), 10).evalf(5)))
                 if digits > _MAX_DECIMAL_EXPONENT:
-                    raise self.reject(
-                        f"numeric overflow: ({base})**({exponent}) is out of floating-point range"
-                    )
+                    raise self.reject(f"numeric overflow: ({base})**({exponent}) is out of floating-point range")
         result: sympy.Expr = base**exponent
         return result
 

@@ -110,7 +110,7 @@ def _subsets(variables: Sequence[VariableProfile], max_size: int) -> Iterator[tu
 
 
 def _scales(profile: DataProfile) -> list[VariableProfile]:
-    return [v for v in profile.variables if v.kind == "scale" and v.trend != "optimum"]
+    return [v for v in profile.variables if v.kind == "scale"]
 
 
 def _power_law_families(profile: DataProfile, max_params: int) -> Iterator[Proposal]:
@@ -266,26 +266,27 @@ def _optimum_families(profile: DataProfile, max_params: int) -> Iterator[Proposa
     # A hyperparameter has an optimum whose location moves as a power of the scale variables, with a quadratic
     # penalty in log-space around it (hyperparameter scaling laws, e.g. Li et al. 2025).
     optima = [v for v in profile.variables if v.trend == "optimum" and v.minimum > 0]
-    scales = _scales(profile)
     if not optima:
         return
-    for base_subset in _subsets(scales, len(scales)):
-        n = _Namer()
-        base = [f"{n.coefficient()} * {_scaled(v)}**(-{n.exponent()})" for v in base_subset]
-        base.append(n.coefficient(_offset_bound(profile)))
-        penalties = []
-        for h in optima:
-            shift = " + ".join([n.named("o"), *(f"{n.named('p', (-2, 2, 0.0))} * {_log(v)}" for v in base_subset)])
-            penalties.append(f"{n.named('w', (0, float('inf'), 0.01))} * ({_log(h)} - ({shift}))**2")
-        if len(n.bounds) <= max_params:
-            yield Proposal(" + ".join(base + penalties), family="moving optimum", bounds=n.bounds,
-                           rationale="quadratic in log around an optimum that scales with size")
-        m = _Namer()
-        mult_base = f"{m.coefficient()} * " + " * ".join(f"{_scaled(v)}**(-{m.exponent()})" for v in base_subset)
-        fixed = [f"{m.named('w', (0, float('inf'), 0.01))} * ({_log(h)} - {m.named('o')})**2" for h in optima]
-        if len(m.bounds) + 1 <= max_params:
-            offset = m.coefficient(_offset_bound(profile))
-            yield Proposal(" + ".join([mult_base, offset, *fixed]), family="fixed optimum", bounds=m.bounds)
+    bases = [v for v in _scales(profile) if v not in optima]
+    for base_subset in _subsets(bases, len(bases)):
+        shift_choices = [list(_subsets(base_subset, len(base_subset))) + [()] for _ in optima]
+        yielded = 0
+        for shifts in itertools.product(*shift_choices):
+            n = _Namer()
+            base = [f"{n.coefficient()} * {_scaled(v)}**(-{n.exponent()})" for v in base_subset]
+            base.append(n.coefficient(_offset_bound(profile)))
+            penalties = []
+            for h, movers in zip(optima, shifts, strict=True):
+                shift = " + ".join([n.named("o", (-20, 20, 0.0)),
+                                    *(f"{n.named('p', (-2, 2, 0.0))} * {_log(v)}" for v in movers)])
+                penalties.append(f"{n.named('w', (0, float('inf'), 0.01))} * ({_log(h)} - ({shift}))**2")
+            if len(n.bounds) <= max_params:
+                yield Proposal(" + ".join(base + penalties), family="moving optimum", bounds=n.bounds,
+                               rationale="quadratic in log around an optimum that moves with scale")
+                yielded += 1
+            if yielded >= 12:
+                break
 
 
 def _mixture_families(profile: DataProfile, max_params: int) -> Iterator[Proposal]:

@@ -15,8 +15,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.optimize import least_squares
-from scipy.stats import qmc
+
 from sld.search.evaluate import CompiledLaw
 from sld.search.expressions import ConstantSpec, Law
 
@@ -46,7 +45,6 @@ class FitConfig(BaseModel):
         Function evaluations per start.
     seed : int, default 0
         Seed of the start sampler; equal seeds give equal fits.
-
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -75,7 +73,6 @@ class FitResult:
         Mean squared error of ``params`` on the fitted rows (linear scale); ``inf`` on failure.
     n_starts_ok : int
         Starts that ended with finite predictions.
-
     """
 
     params: Array | None
@@ -127,7 +124,6 @@ def fit_law(
     >>> fit = fit_law(law, x[:, None], 3.0 * x**0.5)
     >>> np.round(fit.params, 6).tolist(), fit.success
     ([3.0, 0.5], True)
-
     """
     X_arr, y_arr = _check_data(law, X, y)
     specs = law.constants
@@ -145,16 +141,16 @@ def fit_law(
         use_log = False
     starts = _starts(specs, config.n_starts, config.seed, initial_params)
     problem = _Problem(law.compiled, np.ascontiguousarray(X_arr.T), y_arr, use_log, free, lower)
-    best_cost, best_theta, n_ok, last_message = math.inf, None, 0, "no start ran"
+    best_cost, best_theta, best_message, n_ok = math.inf, None, "", 0
     with np.errstate(all="ignore"):
         for x0 in starts:
             outcome = problem.solve(x0, lower, upper, config)
             if outcome is None:
                 continue
-            theta, cost, last_message = outcome
+            theta, cost, message = outcome
             n_ok += 1
             if cost < best_cost:
-                best_cost, best_theta = cost, theta
+                best_cost, best_theta, best_message = cost, theta, message
                 if problem.mse(theta) <= _NEAR_ZERO * np.var(y_arr):
                     break  # an exact fit: no other start can do better
     if best_theta is None:
@@ -162,7 +158,7 @@ def fit_law(
         return FitResult(None, False, message, math.inf, 0)
     with np.errstate(all="ignore"):
         mse = problem.mse(best_theta)
-    summary = f"best of {n_ok} finite starts (of {len(starts)}): {last_message}"
+    summary = f"best of {n_ok} finite starts (of {len(starts)}): {best_message}"
     return FitResult(best_theta, True, "; ".join([summary, *notes]), mse, n_ok)
 
 
@@ -214,9 +210,7 @@ def _sample(spec: ConstantSpec, u: Array, coin: Array) -> Array:
     return np.where(coin < 0.7, sign, -sign) * scale * magnitude
 
 
-def _starts(
-    specs: tuple[ConstantSpec, ...], n_starts: int, seed: int, initial_params: ArrayLike | None
-) -> list[Array]:
+def _starts(specs: tuple[ConstantSpec, ...], n_starts: int, seed: int, initial_params: ArrayLike | None) -> list[Array]:
     """Return the starts: ``initial_params`` (or the inits), then a Latin hypercube; all within bounds."""
     lower = np.array([c.lower for c in specs])
     upper = np.array([c.upper for c in specs])
@@ -228,6 +222,8 @@ def _starts(
             raise ValueError(f"initial_params has shape {first.shape}; expected ({len(specs)},)")
     starts = [first]
     if n_starts > 1 and specs:
+        from scipy.stats import qmc  # scipy.stats takes ~0.4 s to import; `import sld` stays light
+
         rng = np.random.default_rng(seed)
         unit = qmc.LatinHypercube(d=len(specs), rng=rng).random(n_starts - 1)
         coins = rng.random(unit.shape)
@@ -277,9 +273,7 @@ class _Problem:
     def mse(self, theta: Array) -> float:
         return float(np.mean((self.compiled.values(self.cols, theta) - self.y) ** 2))
 
-    def solve(
-        self, x0: Array, lower: Array, upper: Array, config: FitConfig
-    ) -> tuple[Array, float, str] | None:
+    def solve(self, x0: Array, lower: Array, upper: Array, config: FitConfig) -> tuple[Array, float, str] | None:
         """Run one start; None if it fails or ends with non-finite predictions."""
         free = self.free
         if not free.any():
@@ -289,6 +283,8 @@ class _Problem:
                 "all constants fixed",
             )
         else:
+            from scipy.optimize import least_squares  # lazy like qmc; cached after the first fit
+
             try:
                 result = least_squares(
                     self.residuals,
@@ -336,7 +332,6 @@ class GroupedFit:
         -------
         ndarray, shape (n,)
             Predictions; ``nan`` for rows of groups without a successful fit.
-
         """
         X_arr = np.asarray(X, dtype=np.float64)
         group_arr = _group_names(groups, len(X_arr))
@@ -391,7 +386,6 @@ def fit_law_grouped(
     ------
     ValueError
         If shapes disagree.
-
     """
     X_arr, y_arr = _check_data(law, X, y)
     group_arr = _group_names(groups, len(y_arr))

@@ -89,25 +89,39 @@ class DataProfile:
         return asdict(self)
 
 
-def _trend(column: NDArray[np.float64], y: NDArray[np.float64], groups: NDArray[np.str_]) -> Trend:
-    # Trends are read within groups (a group shift would otherwise look like a trend), pooled by sign votes.
+def _as_regressor(column: NDArray[np.float64]) -> NDArray[np.float64]:
+    u = np.log(column) if np.all(column > 0) else column
+    return (u - u.mean()) / (u.std() or 1.0)
+
+
+def _trend(
+    X: NDArray[np.float64], index: int, y: NDArray[np.float64], groups: NDArray[np.str_]
+) -> Trend:
+    # Trends are read within groups (a group shift would otherwise look like a trend) and with the other
+    # variables as linear covariates (in a grid of runs, an optimum in one variable only shows at fixed others),
+    # pooled by votes.
     votes: list[float] = []
     optimum_votes = 0
     for group in np.unique(groups):
         mask = groups == group
-        x, t = column[mask], y[mask]
+        x, t = X[mask, index], y[mask]
         if np.unique(x).size < 3:
             continue
-        u = np.log(x) if np.all(x > 0) else x
-        u = (u - u.mean()) / (u.std() or 1.0)
-        linear = np.polyfit(u, t, 1)
-        quadratic = np.polyfit(u, t, 2)
-        linear_sse = float(np.sum((np.polyval(linear, u) - t) ** 2))
-        quadratic_sse = float(np.sum((np.polyval(quadratic, u) - t) ** 2))
-        vertex = -quadratic[1] / (2 * quadratic[0]) if quadratic[0] != 0 else np.inf
-        if quadratic[0] > 0 and u.min() < vertex < u.max() and quadratic_sse < 0.5 * linear_sse:
+        u = _as_regressor(x)
+        others = [_as_regressor(X[mask, j]) for j in range(X.shape[1]) if j != index and np.ptp(X[mask, j]) > 0]
+        base = np.column_stack([np.ones_like(u), *others, u])
+        linear, *_ = np.linalg.lstsq(base, t, rcond=None)
+        quadratic, *_ = np.linalg.lstsq(np.column_stack([base, u**2]), t, rcond=None)
+        linear_sse = float(np.sum((base @ linear - t) ** 2))
+        quadratic_sse = float(np.sum((np.column_stack([base, u**2]) @ quadratic - t) ** 2))
+        slope, curvature = quadratic[-2], quadratic[-1]
+        vertex = -slope / (2 * curvature) if curvature != 0 else np.inf
+        # An optimum must sit well inside the range: a convex decreasing curve (a power law seen in log-space)
+        # also fits a parabola better than a line, with its vertex at the edge.
+        inner_low, inner_high = np.quantile(u, [0.2, 0.8])
+        if curvature > 0 and inner_low < vertex < inner_high and quadratic_sse < 0.9 * linear_sse:
             optimum_votes += 1
-        votes.append(float(np.sign(linear[0])))
+        votes.append(float(np.sign(linear[-1])))
     if not votes:
         return "flat"
     if optimum_votes > len(votes) / 2:
@@ -165,7 +179,7 @@ def profile_data(
                 minimum=lo,
                 maximum=hi,
                 reference=float(f"{reference:.4g}"),
-                trend=_trend(column, y, groups_),
+                trend=_trend(X, index, y, groups_),
                 n_unique=int(np.unique(column).size),
             )
         )

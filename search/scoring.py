@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
 from sld.search import fitting
 from sld.search.expressions import Law
 from sld.search.fitting import FitConfig, GroupedFit
@@ -36,7 +37,6 @@ class Scores:
         True if the predictions could not be scored (non-finite, missing groups, failed fits).
     message : str
         Why it failed; empty otherwise.
-
     """
 
     r2: float
@@ -58,7 +58,6 @@ def clip_r2(r2: float) -> float:
     --------
     >>> clip_r2(float("-inf")), clip_r2(0.5)
     (-1.0, 0.5)
-
     """
     if math.isnan(r2):
         return -1.0
@@ -89,14 +88,11 @@ def score_predictions(y_true: ArrayLike, y_pred: ArrayLike) -> Scores:
     --------
     >>> score_predictions([1.0, 2.0, 3.0, 4.0], [1.5, 2.0, 2.5, 4.0])
     Scores(r2=0.9, nmse=0.1, nmae=0.25, failed=False, message='')
-
     """
     true = np.asarray(y_true, dtype=np.float64)
     pred = np.asarray(y_pred, dtype=np.float64)
     if true.shape != pred.shape or true.ndim not in (1, 2):
-        raise ValueError(
-            f"y_true has shape {true.shape} and y_pred {pred.shape}; expected equal (n,) or (n, k)"
-        )
+        raise ValueError(f"y_true has shape {true.shape} and y_pred {pred.shape}; expected equal (n,) or (n, k)")
     if not np.all(np.isfinite(true)):
         raise ValueError("y_true has non-finite values")
     if true.ndim == 1:
@@ -131,7 +127,6 @@ class SplitArrays:
         Targets (a 1-D array is one target).
     groups : array_like, shape (n,)
         Group of each row (compared as strings).
-
     """
 
     X: Array
@@ -164,7 +159,6 @@ class Evaluation:
         Predictions in the order of the test rows; ``nan`` where a group could not be fitted.
     fits : list of GroupedFit
         One per target, with fits for the groups present in the test split.
-
     """
 
     scores: Scores
@@ -211,19 +205,15 @@ def evaluate_split(
     >>> test = SplitArrays(x[6:], 2.0 * x[6:, 0] + 1.0, np.zeros(2))
     >>> round(evaluate_split([parse_law("a*x + b", ["x"])], train, test).scores.r2, 6)
     1.0
-
     """
     k = train.Y.shape[1]
     if len(laws) != k or test.Y.shape[1] != k or train.X.shape[1] != test.X.shape[1]:
         raise ValueError(
-            f"{len(laws)} laws for train Y {train.Y.shape} and test Y {test.Y.shape}; "
-            "expected one law per target"
+            f"{len(laws)} laws for train Y {train.Y.shape} and test Y {test.Y.shape}; expected one law per target"
         )
     for law in laws:
         if len(law.variables) != train.X.shape[1]:
-            raise ValueError(
-                f"law {law.text} has {len(law.variables)} variables; X has {train.X.shape[1]} columns"
-            )
+            raise ValueError(f"law {law.text} has {len(law.variables)} variables; X has {train.X.shape[1]} columns")
     test_groups = np.unique(test.groups)
     used = np.isin(train.groups, test_groups)
     predictions = np.full(test.Y.shape, np.nan)
@@ -232,9 +222,7 @@ def evaluate_split(
     if missing:
         problems.append(f"test groups without train rows: {', '.join(missing)}")
     for j, law in enumerate(laws):
-        grouped = fitting.fit_law_grouped(
-            law, train.X[used], train.Y[used, j], train.groups[used], config=config
-        )
+        grouped = fitting.fit_law_grouped(law, train.X[used], train.Y[used, j], train.groups[used], config=config)
         fits.append(grouped)
         predictions[:, j] = grouped.predict(law, test.X, test.groups)
         problems.extend(

@@ -23,8 +23,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sld.search.expressions import Law
-from sld.search.fitting import FitConfig, GroupedFit, fit_law_grouped
+from sld.search.fitting import FitConfig, GroupedFit
 from sld.search.scoring import score_predictions
+from sld.search.warm_fits import fit_groups_warm, group_params
 
 IntArray = NDArray[np.intp]
 FloatArray = NDArray[np.float64]
@@ -125,6 +126,8 @@ class Validation:
         Whether a fold's fit or prediction failed.
     message : str
         Why, when it failed.
+    warm : dict, optional
+        Constants per group of the largest fold, to warm-start the fit on all training rows.
     """
 
     r2: float
@@ -132,6 +135,7 @@ class Validation:
     fold_r2: tuple[float, ...] = ()
     failed: bool = False
     message: str = ""
+    warm: dict[str, FloatArray] | None = field(default=None, repr=False)
 
 
 def validate_law(
@@ -142,6 +146,7 @@ def validate_law(
     folds: Sequence[Fold],
     *,
     config: FitConfig,
+    hopeless_r2: float = -10.0,
 ) -> Validation:
     """Fit ``law`` on each fold's train rows, per group, and score it on the fold's validation rows.
 
@@ -155,6 +160,8 @@ def validate_law(
         From :func:`extrapolation_folds`.
     config : FitConfig
         Constant-fit settings.
+    hopeless_r2 : float
+        A fold validating below this stops the validation early (the candidate is hopeless).
 
     Returns
     -------
@@ -162,17 +169,24 @@ def validate_law(
     """
     fold_r2: list[float] = []
     fold_nmse: list[float] = []
-    for fold in folds:
-        fit = fit_law_grouped(law, X[fold.train], y[fold.train], groups[fold.train], config=config)
+    warm: dict[str, FloatArray] | None = None
+    # Smallest training part first: each fold warm-starts the next, larger one.
+    for fold in sorted(folds, key=lambda f: f.train.size):
+        fit = fit_groups_warm(law, X[fold.train], y[fold.train], groups[fold.train], config=config, initial=warm)
+        warm = group_params(fit) or None
         predicted = fit.predict(law, X[fold.validate], groups[fold.validate])
         scores = score_predictions(y[fold.validate], predicted)
         if scores.failed or not np.isfinite(scores.r2):
             return Validation(r2=-np.inf, nmse=np.inf, failed=True, message=scores.message or "non-finite")
+        if scores.r2 < hopeless_r2:
+            return Validation(r2=-np.inf, nmse=np.inf, failed=True,
+                              message=f"hopeless: a fold's validation R^2 is {scores.r2:.3g}")
         fold_r2.append(float(scores.r2))
         fold_nmse.append(float(scores.nmse))
     if not fold_r2:
         return Validation(r2=-np.inf, nmse=np.inf, failed=True, message="no validation fold")
-    return Validation(r2=float(np.mean(fold_r2)), nmse=float(np.mean(fold_nmse)), fold_r2=tuple(fold_r2))
+    return Validation(r2=float(np.mean(fold_r2)), nmse=float(np.mean(fold_nmse)), fold_r2=tuple(fold_r2),
+                      warm=warm)
 
 
 @dataclass(frozen=True)

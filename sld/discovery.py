@@ -11,12 +11,13 @@ Example
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import platform
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from sld.search import Scores, SplitArrays, score_predictions
-from sld.search.candidates import Candidate, Problem
+from sld.search.candidates import Candidate, Problem, candidate_from_record
 from sld.search.engine import EngineConfig, Proposer, SearchOutcome, SearchState, run_search
 from sld.tasks import Task
 from sld.tasks.problems import task_problems
@@ -75,7 +76,7 @@ class TaskDiscovery:
         return table
 
     def expression(self) -> str:
-        """The chosen law as text (``target = law`` per target when there are several)."""
+        """Return the chosen law as text (``target = law`` per target when there are several)."""
         if len(self.outcomes) == 1:
             return self.outcomes[0].best.expression
         return "; ".join(f"{o.problem.target} = {o.best.expression}" for o in self.outcomes)
@@ -104,6 +105,28 @@ class TaskDiscovery:
 
 def _json_float(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
+
+
+def hash_rows(rows: SplitArrays) -> str:
+    """Return the SHA-256 digest of a split's features, targets and groups (the run's data provenance)."""
+    digest = hashlib.sha256()
+    for array in (rows.X, rows.Y):
+        digest.update(str(array.shape).encode())
+        digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+    digest.update("\x1f".join(rows.groups.tolist()).encode())
+    return digest.hexdigest()
+
+
+def data_record(train: SplitArrays, test: SplitArrays | None,
+                paths: Mapping[str, str | None] | None = None) -> dict[str, object]:
+    """Describe a run's rows for ``config.json``: row counts, digests (:func:`hash_rows`) and source files."""
+    return {
+        "train_rows": len(train.X),
+        "train_sha256": hash_rows(train),
+        "test_rows": None if test is None else len(test.X),
+        "test_sha256": None if test is None else hash_rows(test),
+        "paths": None if paths is None else dict(paths),
+    }
 
 
 def predict_task(discovery: TaskDiscovery, rows: SplitArrays) -> np.ndarray:
@@ -151,7 +174,7 @@ class RunDirectory:
             except json.JSONDecodeError:
                 continue  # a line cut by a kill
             state = states.setdefault(str(record.pop("target")), SearchState())
-            candidate = _candidate_from_record(record)
+            candidate = candidate_from_record(record)
             state.candidates.append(candidate)
             state.proposals[candidate.source] += 1
         return states
@@ -161,22 +184,6 @@ class RunDirectory:
         tmp = self.path / "result.json.tmp"
         tmp.write_text(json.dumps(summary, indent=2))
         tmp.replace(self.path / "result.json")
-
-
-def _candidate_from_record(record: dict[str, object]) -> Candidate:
-    numbers = {"train_r2": -math.inf, "validation_r2": -math.inf, "validation_nmse": math.inf, "objective": math.inf}
-    values = {name: (default if record.get(name) is None else float(record[name]))  # type: ignore[arg-type]
-              for name, default in numbers.items()}
-    raw_bounds: dict[str, list[float | str]] = record.get("bounds") or {}
-    bounds = {name: (float(lo), float(hi), float(init)) for name, (lo, hi, init) in raw_bounds.items()}
-    return Candidate(
-        expression=str(record["expression"]), source=str(record["source"]), family=str(record.get("family", "")),
-        key=str(record.get("key", "")), n_params=int(record.get("n_params", 0)),  # type: ignore[call-overload]
-        status=str(record.get("status", "")), reason=str(record.get("reason", "")),
-        fold_r2=tuple(record.get("fold_r2") or ()), seconds=float(record.get("seconds", 0.0)),  # type: ignore[arg-type]
-        rationale=str(record.get("rationale", "")), bounds=bounds,
-        **values,
-    )
 
 
 def discover_task(
@@ -189,6 +196,7 @@ def discover_task(
     run_dir: Path | None = None,
     extra_proposers: tuple[Proposer, ...] = (),
     progress: Progress = lambda message: None,
+    data_paths: Mapping[str, str | None] | None = None,
 ) -> TaskDiscovery:
     """Search every target of a task on its training rows; score the chosen laws on the test rows.
 
@@ -210,13 +218,17 @@ def discover_task(
         More proposers (e.g. an LLM) asked every round.
     progress : callable
         Receives progress lines.
+    data_paths : mapping, optional
+        Files the rows came from (``{"train": path, "test": path}``), recorded in the run directory's
+        ``config.json`` so that ``sld report`` can load user data again.
     """
     started = time.monotonic()
     problems = task_problems(task, train, max_params=max_params)
     directory = RunDirectory(run_dir) if run_dir is not None else None
     states = directory.load_states() if directory is not None else {}
     if directory is not None:
-        directory.write_config({"task": task.model_dump(), "engine": config.model_dump(), "max_params": max_params})
+        directory.write_config({"task": task.model_dump(), "engine": config.model_dump(), "max_params": max_params,
+                                "data": data_record(train, test, data_paths)})
     per_target = config.model_copy(update={"budget_s": config.budget_s / len(problems)})
     outcomes = []
     for problem in problems:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from sld.agent.errors import AgentError
 from sld.corpus.errors import CorpusError
+from sld.report.errors import ReportError
 from sld.search.errors import SearchError
 from sld.tasks.errors import TaskError
 
-DOMAIN_ERRORS: tuple[type[Exception], ...] = (CorpusError, SearchError, TaskError)
+DOMAIN_ERRORS: tuple[type[Exception], ...] = (AgentError, CorpusError, ReportError, SearchError, TaskError)

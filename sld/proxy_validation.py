@@ -112,9 +112,7 @@ def discovered_laws(run_dir: str | Path, *, top: int) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     result_path, candidates_path = run / "result.json", run / "candidates.jsonl"
     if not result_path.exists() and not candidates_path.exists():
-        raise ProxyError(
-            f"{run} has no result.json or candidates.jsonl; pass a `sld discover --run-dir` folder"
-        )
+        raise ProxyError(f"{run} has no result.json or candidates.jsonl; pass a `sld discover --run-dir` folder")
     if result_path.exists():
         law = json.loads(result_path.read_text()).get("law") or {}
         if law.get("expression"):
@@ -258,7 +256,15 @@ def validate_sweep(
     """
     say = log or (lambda _message: None)
     sweep = Path(sweep_dir)
-    preset = get_preset(read_manifest(sweep)["preset"]) if preset is None else preset
+    manifest = read_manifest(sweep)
+    preset = get_preset(manifest["preset"]) if preset is None else preset
+    corpus = load_corpus() if corpus is None else corpus
+    swept_on = manifest.get("data", {}).get("sha256")
+    if swept_on != corpus.sha256:
+        raise ProxyError(
+            f"{sweep} was trained on data {swept_on}, but this Python's standard library hashes to "
+            f"{corpus.sha256}; validate with the Python version that ran the sweep"
+        )
     table = read_experiments(sweep / EXPERIMENTS_FILE)
     X = table[list(FEATURES)].to_numpy(dtype=np.float64)
     y = table[TARGET].to_numpy(dtype=np.float64)
@@ -280,17 +286,46 @@ def validate_sweep(
     predictions = np.array([law.predict(X_new) for law in laws])
     chosen, spread = choose_runs(candidates, predictions, n_runs=n_runs or preset.n_validation)
 
-    out = sweep / VALIDATION_DIR
-    out.mkdir(parents=True, exist_ok=True)
-    results_path = out / EXPERIMENTS_FILE
-    already = set()
-    if results_path.exists():
-        already = set(read_experiments(results_path)["run_id"])
+    results_path = sweep / VALIDATION_DIR / EXPERIMENTS_FILE
+    already = set(read_experiments(results_path)["run_id"]) if results_path.exists() else set()
+    predictions_path = _preregister(
+        sweep, laws, candidates, predictions, spread=spread, chosen=chosen, already=already, n_fitted=len(table)
+    )
+    say(f"pre-registered predictions in {predictions_path}")
+
+    runs = [candidates[j] for j in chosen]
+    trained = train_runs(
+        runs,
+        results_path,
+        group=f"{preset.name}-validation",
+        corpus=corpus,
+        device=device,
+        trainer=trainer,
+        log=say,
+    )
+    observed_by_id = dict(zip(trained["run_id"], trained[TARGET].astype(float), strict=True))
+    observed = np.array([observed_by_id[run_key(model, train)] for model, train in runs])
+    return _report(laws, predictions[:, chosen], observed, runs, X_new[chosen], predictions_path, sweep)
+
+
+def _preregister(
+    sweep: Path,
+    laws: Sequence[FittedLaw],
+    candidates: Sequence[Run],
+    predictions: NDArray[np.float64],
+    *,
+    spread: NDArray[np.float64],
+    chosen: Sequence[int],
+    already: set[str],
+    n_fitted: int,
+) -> Path:
+    """Write the fitted laws and their predictions for every candidate, before any is trained."""
     created = datetime.now(UTC)
+    X_new = _features(candidates)
     registered = {
         "created_at": created.isoformat(timespec="seconds"),
         "sweep": str(sweep),
-        "fitted_on": {"runs": len(table), "features": list(FEATURES), "target": TARGET},
+        "fitted_on": {"runs": n_fitted, "features": list(FEATURES), "target": TARGET},
         "laws": [
             {"expression": law.law.text, "source": law.source, "constants": law.constants, "fit": law.message}
             for law in laws
@@ -308,23 +343,14 @@ def validate_sweep(
             for j, (model, train) in enumerate(candidates)
         ],
     }
-    predictions_path = out / f"predictions-{created.strftime('%Y%m%dT%H%M%SZ')}.json"
-    predictions_path.write_text(json.dumps(registered, indent=2) + "\n")
-    say(f"pre-registered predictions in {predictions_path}")
-
-    runs = [candidates[j] for j in chosen]
-    trained = train_runs(
-        runs,
-        results_path,
-        group=f"{preset.name}-validation",
-        corpus=load_corpus() if corpus is None else corpus,
-        device=device,
-        trainer=trainer,
-        log=say,
-    )
-    observed_by_id = dict(zip(trained["run_id"], trained[TARGET].astype(float), strict=True))
-    observed = np.array([observed_by_id[run_key(model, train)] for model, train in runs])
-    return _report(laws, predictions[:, chosen], observed, runs, X_new[chosen], predictions_path, sweep)
+    out = sweep / VALIDATION_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"predictions-{created.strftime('%Y%m%dT%H%M%SZ')}"
+    path, n = out / f"{stem}.json", 1
+    while path.exists():  # never overwrite an earlier registration made within the same second
+        path, n = out / f"{stem}-{n}.json", n + 1
+    path.write_text(json.dumps(registered, indent=2) + "\n")
+    return path
 
 
 def _finite_or_none(value: float) -> float | None:

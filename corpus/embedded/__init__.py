@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+
 from sld.corpus.proxy.sweep import FEATURES, TARGET, read_experiments
 
 EXPERIMENTS_PATH = Path(__file__).with_name("experiments.parquet")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+
 from sld.corpus.proxy.errors import ProxyError
 
 EXCLUDED_DIRS = frozenset({"site-packages", "dist-packages", "test", "tests", "idlelib", "__pycache__"})
@@ -129,7 +130,5 @@ def eval_offsets(n_tokens: int, *, block_size: int, eval_tokens: int) -> NDArray
     n_windows = max(1, eval_tokens // block_size)
     last = n_tokens - block_size - 1
     if last < 0:
-        raise ProxyError(
-            f"the validation split has {n_tokens} tokens, fewer than block_size={block_size} + 1"
-        )
+        raise ProxyError(f"the validation split has {n_tokens} tokens, fewer than block_size={block_size} + 1")
     return np.linspace(0, last, num=n_windows).astype(np.int64)

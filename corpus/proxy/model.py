@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 
 import torch
-from sld.corpus.proxy.config import ModelConfig
 from torch import nn
 from torch.nn import functional
+
+from sld.corpus.proxy.config import ModelConfig
 
 
 class CausalSelfAttention(nn.Module):

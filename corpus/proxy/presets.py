@@ -77,9 +77,7 @@ class Preset:
     def _product(self, models: tuple[ModelConfig, ...], tokens: tuple[int, ...]) -> list[Run]:
         runs = [
             (model, self.train_config(d, lr=lr, batch_size=bsz, seed=seed))
-            for model, d, lr, bsz, seed in itertools.product(
-                models, tokens, self.lrs, self.batch_sizes, self.seeds
-            )
+            for model, d, lr, bsz, seed in itertools.product(models, tokens, self.lrs, self.batch_sizes, self.seeds)
         ]
         # Cheapest first: a sweep cut short still covers the grid's small end, and progress shows early.
         return sorted(runs, key=lambda run: (run[0].non_embedding_params * run[1].tokens, run[1].tokens))
@@ -111,7 +109,7 @@ def _cpu_tiny() -> Preset:
     largest = 6.0 * models[-1].non_embedding_params * tokens[-1]
     return Preset(
         name="cpu-tiny",
-        description="4 sizes (12k-443k params) x 5 budgets (131k-2.1M tokens); ~4 min on 2 CPU cores",
+        description="4 sizes (12k-443k params) x 5 budgets (131k-2.1M tokens); ~4 min on 2 idle CPU cores",
         models=models,
         tokens=tokens,
         eval_tokens=65_536,

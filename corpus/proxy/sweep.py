@@ -10,6 +10,7 @@ sweep is refused rather than mixed.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import json
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
 from sld.corpus.proxy.config import Device, ModelConfig, TrainConfig, run_key
 from sld.corpus.proxy.data import TextCorpus, load_corpus
 from sld.corpus.proxy.errors import ProxyError
@@ -76,17 +78,34 @@ TRAINING_MODULES = ("config.py", "data.py", "model.py", "train.py")
 def code_version() -> str:
     """Return ``"<sld version>+proxy.<hash>"``, the hash covering the modules that decide a run's result.
 
-    It changes exactly when the training code (config, data, model, train loop) changes, whether or not the
-    code is in a git checkout.
+    The hash is of the code of :data:`TRAINING_MODULES` (config, data, model, train loop), read as syntax
+    trees without docstrings and with imports sorted, so it changes when the training code does and not
+    when it is reformatted, commented or documented; it needs no git checkout.
     """
     from sld import __version__
 
     hasher = hashlib.sha256()
     for name in TRAINING_MODULES:
-        path = Path(__file__).with_name(name)
-        hasher.update(path.name.encode())
-        hasher.update(path.read_bytes())
+        hasher.update(name.encode())
+        hasher.update(_code_fingerprint(Path(__file__).with_name(name).read_text()).encode())
     return f"{__version__}+proxy.{hasher.hexdigest()[:12]}"
+
+
+def _code_fingerprint(source: str) -> str:
+    """Return a dump of ``source``'s syntax tree without docstrings, its top-level imports sorted."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                node.body = node.body[1:] or [ast.Pass()]
+    imports = sorted(ast.dump(node) for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom))
+    code = [ast.dump(node) for node in tree.body if not isinstance(node, ast.Import | ast.ImportFrom)]
+    return "\n".join(imports + code)
 
 
 def experiment_row(
@@ -275,9 +294,7 @@ def read_manifest(out_dir: str | Path) -> dict[str, Any]:
     """
     path = Path(out_dir) / MANIFEST_FILE
     if not path.exists():
-        raise ProxyError(
-            f"{out_dir} is not a proxy sweep folder (no {MANIFEST_FILE}); run `sld proxy sweep` first"
-        )
+        raise ProxyError(f"{out_dir} is not a proxy sweep folder (no {MANIFEST_FILE}); run `sld proxy sweep` first")
     manifest: dict[str, Any] = json.loads(path.read_text())
     return manifest
 

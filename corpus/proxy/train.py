@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+
 from sld.corpus.proxy.config import ModelConfig, TrainConfig
 from sld.corpus.proxy.data import TextCorpus, eval_offsets
 from sld.corpus.proxy.errors import ProxyError
 
 if TYPE_CHECKING:
     import torch
+
     from sld.corpus.proxy.model import GPT
 
 Progress = Callable[[str], None]
@@ -108,9 +110,7 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise ProxyError(
-            "--device cuda was asked for, but torch sees no CUDA device; use --device cpu or auto"
-        )
+        raise ProxyError("--device cuda was asked for, but torch sees no CUDA device; use --device cpu or auto")
     return device
 
 
@@ -141,6 +141,7 @@ def train_run(
 
     """
     import torch
+
     from sld.corpus.proxy.model import GPT
 
     start = time.perf_counter()
@@ -169,9 +170,7 @@ def train_run(
     train_start = time.perf_counter()
     model.train()
     for step in range(steps):
-        starts = torch.randint(
-            0, len(train_tokens) - block - 1, (train_config.batch_size,), generator=generator
-        )
+        starts = torch.randint(0, len(train_tokens) - block - 1, (train_config.batch_size,), generator=generator)
         batch = train_tokens[starts[:, None] + window].to(device, non_blocking=True)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, steps=steps, config=train_config)

@@ -26,7 +26,8 @@ LOG_SPAN = 3.0
 """A strictly positive variable whose max/min exceeds this is given to the backend as its logarithm."""
 
 
-class BackendUnavailable(SearchError):
+# mypy run on the folder (not on the package tree of `make lint`) cannot resolve sld.*, hence the ignore.
+class BackendUnavailable(SearchError):  # type: ignore[misc,unused-ignore]  # noqa: N818 (the architecture's name)
     """An optional symbolic-regression backend cannot run here (the message says how to install it)."""
 
 
@@ -108,9 +109,7 @@ class InputTransform:
             Minimum max/min ratio for a log transform.
         """
         positive = tuple(bool(np.all(X[:, j] > 0)) for j in range(X.shape[1]))
-        logged = tuple(
-            pos and float(np.max(X[:, j]) / np.min(X[:, j])) > log_span for j, pos in enumerate(positive)
-        )
+        logged = tuple(pos and float(np.max(X[:, j]) / np.min(X[:, j])) > log_span for j, pos in enumerate(positive))
         return cls(tuple(variables), logged, positive)
 
     def apply(self, X: Array) -> Array:

@@ -153,6 +153,7 @@ class OperonBackend:
             raise SearchError(f"need max_params >= 0 and n_laws >= 1; got {max_params} and {n_laws}")
         X, y, names = check_data(X, y, variables)
         transform = InputTransform.choose(X, names, log_span=self.config.log_span)
+        seed %= 2**32  # Operon and numpy want non-negative seeds
         rows = np.arange(len(y))
         if len(rows) > self.config.max_rows:
             rows = np.sort(np.random.default_rng(seed).choice(rows, self.config.max_rows, replace=False))
@@ -172,7 +173,8 @@ class OperonBackend:
                 proposal = make_proposal(sympy.exp(expr) if log_y else expr, X, y, names, max_params=max_params)
                 if proposal is not None:
                     proposals.append(proposal)
-        return select_diverse(proposals, n_laws)
+        chosen: list[ProposedLaw] = select_diverse(proposals, n_laws)
+        return chosen
 
     def _run(
         self, Z: Array, target: Array, transform: InputTransform, *, max_params: int, seed: int, max_time_s: float
@@ -211,4 +213,3 @@ class OperonBackend:
             except ExpressionError:
                 continue  # a primitive with no law equivalent
         return expressions
-

@@ -18,7 +18,7 @@ Example
 >>> expr = parse_infix("(2.007 + (8.87 * exp(((-0.578) * X1))))", {"X1": sympy.log(N)})
 >>> template = to_template(expr, ("N",))
 >>> template.text, template.values
-('c0 + c1*N**c2', {'c0': 2.007, 'c1': 8.87, 'c2': -0.578})
+('N**c0*c1 + c2', {'c0': -0.578, 'c1': 8.87, 'c2': 2.007})
 """
 
 from __future__ import annotations
@@ -98,8 +98,10 @@ def parse_infix(text: str, symbols: Mapping[str, sympy.Expr]) -> sympy.Expr:
 
 
 class _Parser:
-    """Recursive descent over ``expr := term (+|- term)*``, ``term := unary (*|/ unary)*``,
-    ``unary := - unary | power``, ``power := atom [^ unary]``, ``atom := number | name | name(args) | (expr)``.
+    """Recursive-descent parser of infix model text.
+
+    Grammar: ``expr := term (+|- term)*``, ``term := unary (*|/ unary)*``, ``unary := - unary | power``,
+    ``power := atom [^ unary]``, ``atom := number | name | name(args) | (expr)``.
     """
 
     def __init__(self, text: str, symbols: Mapping[str, sympy.Expr]) -> None:
@@ -277,8 +279,13 @@ def to_template(expr: sympy.Expr, variables: Sequence[str]) -> Template:
         If the expression is not real and finite (complex unit, infinities, nan) or names unknown symbols.
     """
     expr = _numbers_to_floats(absorb_numbers(_numbers_to_floats(expr)))
-    bad = expr.atoms(sympy.core.numbers.ImaginaryUnit, sympy.core.numbers.NaN, sympy.core.numbers.Infinity,
-                      sympy.core.numbers.NegativeInfinity, sympy.core.numbers.ComplexInfinity)
+    bad = expr.atoms(
+        sympy.core.numbers.ImaginaryUnit,
+        sympy.core.numbers.NaN,
+        sympy.core.numbers.Infinity,
+        sympy.core.numbers.NegativeInfinity,
+        sympy.core.numbers.ComplexInfinity,
+    )
     if bad or expr.has(sympy.I):
         raise ExpressionError(f"not a real finite expression: {expr}")
     unknown = sorted(str(s) for s in expr.free_symbols if str(s) not in set(variables))
@@ -310,8 +317,10 @@ def to_template(expr: sympy.Expr, variables: Sequence[str]) -> Template:
 
 
 def _renumber(expr: sympy.Expr, values: dict[str, float], prefix: str) -> Template:
-    """Rename constants to ``c0, c1, ...`` in reading order of the printed text (sympy reorders terms by name,
-    so a few passes until the order is stable)."""
+    """Rename constants to ``c0, c1, ...`` in reading order of the printed text.
+
+    sympy orders terms by symbol name, so renaming can move them; a few passes until the order is stable.
+    """
     text = str(expr)
     pattern = re.compile(rf"\b{re.escape(prefix)}\d+\b")
     for _ in range(3):

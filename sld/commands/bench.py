@@ -1,15 +1,18 @@
 """``sld bench``: score a method on the SLDBench tasks with the official rule.
 
-    sld bench --method human --json human.json
+Example
+-------
+``sld bench --method human --json human.json``; ``sld bench --method sld --budget-s 30 --report report/`` also
+writes a report per task (see ``sld report``).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from sld.anchors import HUMAN, SLDAGENT_GPT5, load_anchors
-from pathlib import Path
-
 from sld.benchmark import BenchResult, TaskScore, run_bench, score_human_task, score_sld_task
 from sld.commands.options import corpus_option, split_names
 from sld.search import FitConfig
@@ -51,11 +54,17 @@ def markdown_table(result: BenchResult, corpus: str | None) -> str:
 @click.option("--run-dir", type=click.Path(file_okay=False), help="With --method sld: keep each task's run here.")
 @click.option("--markdown", type=click.Path(dir_okay=False), help="Also write the Markdown table here.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the result JSON here.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False),
+              help="Write an HTML and Markdown report here (with --method sld: one page per task; the runs are "
+              "kept in REPORT/runs unless --run-dir is given).")
 def command(method: str, task_list: str | None, corpus: str | None, starts: int, seed: int, budget_s: float,
-            workers: int, backend: str, run_dir: str | None, markdown: str | None, json_path: str | None) -> None:
+            workers: int, backend: str, run_dir: str | None, markdown: str | None, json_path: str | None,
+            report_dir: str | None) -> None:
     """Score a method on SLDBench: per task test R^2, NMSE, NMAE, constants and seconds."""
     config = FitConfig(n_starts=starts, seed=seed)
     progress = lambda line: click.echo(line, err=True)  # noqa: E731
+    if report_dir is not None and method == "sld" and run_dir is None:
+        run_dir = str(Path(report_dir) / "runs")
     engine = EngineConfig(budget_s=budget_s, workers=workers, seed=seed, backend=backend)  # type: ignore[arg-type]
 
     def scorer(name: str) -> TaskScore:
@@ -78,3 +87,9 @@ def command(method: str, task_list: str | None, corpus: str | None, starts: int,
         with open(json_path, "w") as handle:
             handle.write(result.model_dump_json(indent=2))
         click.echo(f"wrote {json_path}", err=True)
+    if report_dir is not None:
+        from sld.report.bench_report import write_bench_report
+
+        files = write_bench_report(result, report_dir, run_root=run_dir if method == "sld" else None, corpus=corpus,
+                                   progress=progress)
+        click.echo(f"wrote {files.html}", err=True)

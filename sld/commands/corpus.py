@@ -1,6 +1,6 @@
 """``sld corpus show TASK``: where a task's data comes from and what it holds.
 
-    sld corpus show parallel_scaling_law --corpus ../shared/sldbench
+sld corpus show parallel_scaling_law --corpus ../shared/sldbench
 """
 
 from __future__ import annotations

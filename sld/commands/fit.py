@@ -1,7 +1,7 @@
 """``sld fit``: fit one law's constants per group on training rows and score it on test rows.
 
-    sld fit --task sft_scaling_law --law "A / (sft_data_size**alpha + B) + C"
-    sld fit --data train.csv --features N,D --target loss --law "E + A/N**a + B/D**b" \
+sld fit --task sft_scaling_law --law "A / (sft_data_size**alpha + B) + C"
+sld fit --data train.csv --features N,D --target loss --law "E + A/N**a + B/D**b" \
         --predict test.csv --out preds.csv
 """
 
@@ -57,7 +57,8 @@ def _print_result(task: Task, laws: Sequence[Law], evaluation: Evaluation, score
     summary: dict[str, object] = {"task": task.name, "laws": [law.text for law in laws], "constants": constants}
     if scored:
         s = evaluation.scores
-        click.echo(f"test R^2 {s.r2:.6f}  NMSE {s.nmse:.6g}  NMAE {s.nmae:.6g}" + (f"  ({s.message})" if s.failed else ""))
+        failure = f"  ({s.message})" if s.failed else ""
+        click.echo(f"test R^2 {s.r2:.6f}  NMSE {s.nmse:.6g}  NMAE {s.nmae:.6g}{failure}")
         summary.update({"r2": s.r2, "nmse": s.nmse, "nmae": s.nmae})
     return summary
 
@@ -86,7 +87,8 @@ def _load_user_frames(
 @click.option("--features", help="With --data: comma-separated feature columns.")
 @click.option("--target", help="With --data: target column(s), comma-separated.")
 @click.option("--group", help="With --data: column with one set of constants per value.")
-@click.option("--predict", type=click.Path(dir_okay=False), help="With --data: rows to predict (and score if they have the target).")
+@click.option("--predict", type=click.Path(dir_okay=False),
+              help="With --data: rows to predict (and score if they have the target).")
 @click.option("--out", type=click.Path(dir_okay=False), help="With --predict: write predictions here (CSV).")
 @click.option("--starts", default=12, show_default=True, help="Multi-start count of the constant fit.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the multi-start sampler.")

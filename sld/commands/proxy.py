@@ -8,6 +8,7 @@ torch is imported only when a run is trained, so ``sld --help`` stays fast.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -15,6 +16,8 @@ from pathlib import Path
 import click
 
 from sld.corpus.proxy.config import Device
+from sld.corpus.proxy.data import TextCorpus, load_corpus
+from sld.corpus.proxy.errors import ProxyError
 from sld.corpus.proxy.presets import PRESETS, get_preset
 
 _DEVICES = ("auto", "cpu", "cuda")
@@ -24,10 +27,21 @@ def _log(message: str) -> None:
     click.echo(message, err=True)
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads is not None:
-        import torch
+@functools.cache
+def _stdlib_corpus() -> TextCorpus:
+    # Read once per process: the standard library does not change while sld runs.
+    return load_corpus()
 
+
+def _prepare_torch(threads: int | None) -> None:
+    """Check that torch is installed (a clean error otherwise) and set its CPU thread count."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise ProxyError(
+            "proxy training needs torch; install it with `pip install 'sld[gpu]'` (or `pip install torch`)"
+        ) from exc
+    if threads is not None:
         torch.set_num_threads(threads)
 
 
@@ -75,8 +89,8 @@ def sweep(preset: str, out_dir: Path, device: Device, threads: int | None) -> No
     """Train a preset's grid over model size N and tokens D; one experiment row per run."""
     from sld.corpus.proxy.sweep import EXPERIMENTS_FILE, run_sweep
 
-    _set_threads(threads)
-    table = run_sweep(get_preset(preset), out_dir, device=device, log=_log)
+    _prepare_torch(threads)
+    table = run_sweep(get_preset(preset), out_dir, device=device, corpus=_stdlib_corpus(), log=_log)
     columns = ["run_id", "params", "tokens", "loss", "wall_time_s", "tokens_per_s"]
     click.echo(table[columns].to_string(index=False, float_format=lambda value: f"{value:.4g}"))
     click.echo(f"wrote {out_dir / EXPERIMENTS_FILE} ({len(table)} runs)", err=True)
@@ -104,9 +118,7 @@ def sweep(preset: str, out_dir: Path, device: Device, threads: int | None) -> No
     default=None,
     help="Write the report as JSON to this file ('-' for stdout).",
 )
-@click.option(
-    "--top", type=click.IntRange(min=1), default=3, show_default=True, help="Discovered laws to test."
-)
+@click.option("--top", type=click.IntRange(min=1), default=3, show_default=True, help="Discovered laws to test.")
 @click.option(
     "--n-runs",
     type=click.IntRange(min=1),
@@ -127,8 +139,10 @@ def validate_command(
     """Pre-register laws' predictions for larger runs, train those runs, and score the predictions."""
     from sld.proxy_validation import validate_sweep
 
-    _set_threads(threads)
-    report = validate_sweep(sweep_dir, run_dir=run_dir, top=top, n_runs=n_runs, device=device, log=_log)
+    _prepare_torch(threads)
+    report = validate_sweep(
+        sweep_dir, run_dir=run_dir, top=top, n_runs=n_runs, device=device, corpus=_stdlib_corpus(), log=_log
+    )
     for law in report["laws"]:
         error = law["abs_rel_error"]
         click.echo(f"{'fit failed' if error is None else f'{error:.4f}':>10}  {law['expression']}")

@@ -1,6 +1,6 @@
 """``sld tasks``: list the known tasks.
 
-    sld tasks
+sld tasks
 """
 
 from __future__ import annotations

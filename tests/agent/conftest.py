@@ -8,9 +8,9 @@ from typing import Any
 
 import openai
 import pytest
+
 from sld.agent.llm import LLMClient, LLMConfig
 from sld.agent.replay_cache import ReplayCache
-
 from tests.agent.openai_server import OpenAIServer
 
 

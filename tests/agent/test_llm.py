@@ -9,6 +9,7 @@ from collections.abc import Callable
 import openai
 import pydantic
 import pytest
+
 from sld.agent.errors import LLMBudgetExhausted, LLMResponseError, LLMUnavailable
 from sld.agent.llm import (
     LAWS_SCHEMA,
@@ -19,7 +20,6 @@ from sld.agent.llm import (
 )
 from sld.agent.replay_cache import ReplayCache
 from sld.agent.replies import parse_reply
-
 from tests.agent.openai_server import OpenAIServer, ScriptedReply, error_reply, laws_json
 
 MESSAGES = [

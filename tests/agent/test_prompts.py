@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import numpy as np
+
 from sld.agent.prompts import MAX_LISTED_BEST, MAX_LISTED_REJECTED, build_messages
 
 

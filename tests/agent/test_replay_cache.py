@@ -10,6 +10,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+
 from sld.agent.errors import ReplayCacheError
 from sld.agent.replay_cache import CachedReply, ReplayCache, prompt_key
 

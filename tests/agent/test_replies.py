@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+
 from sld.agent.replies import (
     MAX_EXPRESSION_CHARS,
     ProposedLaw,
@@ -14,7 +15,6 @@ from sld.agent.replies import (
     parse_reply,
     validate_expressions,
 )
-
 from tests.agent.openai_server import laws_json
 
 TWO_LAWS = laws_json(

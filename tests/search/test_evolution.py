@@ -28,9 +28,7 @@ def rich_children(chinchilla: Law) -> list[Mutation]:
 
 
 def all_children(law: Law, variables: Sequence[str], max_params: int, **kwargs: object) -> list[Mutation]:
-    return mutate(
-        law, variables=variables, max_params=max_params, rng=np.random.default_rng(0), n=500, **kwargs
-    )
+    return mutate(law, variables=variables, max_params=max_params, rng=np.random.default_rng(0), n=500, **kwargs)
 
 
 def check_children(children: Sequence[Mutation], parents: Sequence[Law], max_params: int) -> list[Law]:
@@ -51,9 +49,7 @@ def texts(children: Sequence[Mutation], operator: str) -> set[str]:
     return {child.expression for child in children if child.operator == operator}
 
 
-def test_every_operator_makes_valid_children_of_chinchilla(
-    chinchilla: Law, rich_children: list[Mutation]
-) -> None:
+def test_every_operator_makes_valid_children_of_chinchilla(chinchilla: Law, rich_children: list[Mutation]) -> None:
     laws = check_children(rich_children, [chinchilla], max_params=8)
     # No child has constants the data cannot tell apart, e.g. k1*(E + A/N**alpha + B/D**beta).
     assert all(_rank_deficiency(law) == 0 for law in laws)
@@ -90,6 +86,9 @@ def test_swap_transform_and_perturb_exponent(chinchilla: Law) -> None:
     one_var = parse_law("E + A/N", ["N"])
     perturbed = texts(all_children(one_var, ["N"], max_params=3), "perturb_exponent")
     assert {"A/N**k1 + E", "A/sqrt(N) + E", "A/N**2 + E"} <= perturbed
+    normalised = parse_law("E + A*(N/1e9)**(-alpha)", ["N"])
+    # The offset of a normalised variable is added after the normalisation, so it stays near unit scale.
+    assert "A/(1.0e-9*N + k1)**alpha + E" in texts(all_children(normalised, ["N"], max_params=4), "swap_transform")
     logged = parse_law("E + A*log(N)", ["N"])
     assert "A*N + E" in texts(all_children(logged, ["N"], max_params=3), "swap_transform")
 

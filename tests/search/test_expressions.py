@@ -115,10 +115,7 @@ def test_canonical_key_tells_different_laws_apart(left, right):
 
 
 def test_canonical_key_of_symmetric_laws():
-    assert (
-        parse_law("Max(a, b, c) + d*x", ["x"]).canonical_key
-        == parse_law("Max(p, s, r) + q*x", ["x"]).canonical_key
-    )
+    assert parse_law("Max(a, b, c) + d*x", ["x"]).canonical_key == parse_law("Max(p, s, r) + q*x", ["x"]).canonical_key
 
 
 def test_placeholder_names_avoid_variable_names():
@@ -197,3 +194,10 @@ def test_canonical_key_is_invariant_under_renaming_constants(text, order):
     renamed_text = re.sub(r"\b[abc]\b", lambda m: mapping[m.group(0)], text)
     renamed = parse_law(renamed_text, VARIABLES)
     assert renamed.canonical_key == law.canonical_key
+
+
+def test_laws_built_in_code_share_keys_with_their_printed_text():
+    x, y, a = sympy.symbols("x y a")
+    law = Law(-a * (x + y) / x, ("x", "y"), (ConstantSpec("a"),))
+    assert law.text == "-a*(x + y)/x"
+    assert parse_law(law.text, VARIABLES).canonical_key == law.canonical_key

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from sld.corpus.proxy.config import ModelConfig, TrainConfig
 from sld.corpus.proxy.data import TextCorpus, load_corpus
 from sld.corpus.proxy.presets import Preset
@@ -18,6 +20,20 @@ def write_source_tree(root: Path, n_files: int = 40) -> Path:
         body = "".join(f"def f{index}_{k}(x):\n    return x * {k} + {index}\n\n" for k in range(20))
         (folder / f"mod{index}.py").write_text(body)
     return root
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Train on one thread: tiny models gain nothing from more, and lose much on a busy machine."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

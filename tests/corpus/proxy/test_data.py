@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from sld.corpus.proxy.data import (
     eval_offsets,
     is_validation_file,

@@ -1,19 +1,20 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+
+from sld.commands.proxy import command
 from sld.corpus.proxy.config import ModelConfig, TrainConfig
 from sld.corpus.proxy.data import TextCorpus
 from sld.corpus.proxy.errors import ProxyError
 from sld.corpus.proxy.presets import PRESETS, Preset, get_preset
 from sld.corpus.proxy.sweep import COLUMNS, read_experiments, run_sweep
 from sld.corpus.proxy.train import Progress, RunResult
-
-from sld.commands.proxy import command
 
 
 def _refuse(
@@ -26,9 +27,7 @@ def _refuse(
     raise AssertionError("a finished run was trained again")
 
 
-def test_sweep_records_every_run_and_resumes(
-    tmp_path: Path, tiny_corpus: TextCorpus, tiny_preset: Preset
-) -> None:
+def test_sweep_records_every_run_and_resumes(tmp_path: Path, tiny_corpus: TextCorpus, tiny_preset: Preset) -> None:
     pytest.importorskip("torch")
     log: list[str] = []
     table = run_sweep(tiny_preset, tmp_path, device="cpu", corpus=tiny_corpus, log=log.append)
@@ -46,16 +45,12 @@ def test_sweep_records_every_run_and_resumes(
     assert manifest["preset"] == "tiny" and manifest["data"]["sha256"] == tiny_corpus.sha256
     assert any("loss" in message for message in log)
 
-    again = run_sweep(
-        tiny_preset, tmp_path, device="cpu", corpus=tiny_corpus, trainer=_refuse, log=log.append
-    )
+    again = run_sweep(tiny_preset, tmp_path, device="cpu", corpus=tiny_corpus, trainer=_refuse, log=log.append)
     pd.testing.assert_frame_equal(again, table)
     assert "2 of 2 runs already" in log[-1]
 
 
-def test_sweep_refuses_another_presets_folder(
-    tmp_path: Path, tiny_corpus: TextCorpus, tiny_preset: Preset
-) -> None:
+def test_sweep_refuses_another_presets_folder(tmp_path: Path, tiny_corpus: TextCorpus, tiny_preset: Preset) -> None:
     pytest.importorskip("torch")
     run_sweep(tiny_preset, tmp_path, device="cpu", corpus=tiny_corpus)
     with pytest.raises(ProxyError, match="holds a sweep of preset 'tiny'"):
@@ -78,3 +73,20 @@ def test_presets_are_known_and_grids_are_cheapest_first() -> None:
 def test_cli_rejects_unknown_preset(tmp_path: Path) -> None:
     result = CliRunner().invoke(command, ["sweep", "--preset", "nope", "--out", str(tmp_path)])
     assert result.exit_code == 2
+
+
+def test_code_version_ignores_formatting_but_not_code() -> None:
+    from sld.corpus.proxy.sweep import _code_fingerprint
+
+    source = 'import b\nimport a\n\n\ndef f(x):\n    """Doc."""\n    return x + 1  # note\n'
+    reformatted = "import a\nimport b\n\ndef f(x): return x+1\n"
+    changed = "import a\nimport b\n\ndef f(x): return x+2\n"
+    assert _code_fingerprint(source) == _code_fingerprint(reformatted)
+    assert _code_fingerprint(source) != _code_fingerprint(changed)
+
+
+def test_missing_torch_is_a_clean_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
+    result = CliRunner().invoke(command, ["sweep", "--preset", "smoke", "--out", str(tmp_path)])
+    assert isinstance(result.exception, ProxyError)
+    assert "pip install" in str(result.exception)

@@ -30,15 +30,15 @@ def test_steps_cover_the_budget() -> None:
 
 def test_training_lowers_loss_and_is_deterministic(tiny_corpus: TextCorpus) -> None:
     messages: list[str] = []
-    first = train_run(TINY_MODEL, tiny_train_config(tokens=2048), tiny_corpus, progress=messages.append)
-    second = train_run(TINY_MODEL, tiny_train_config(tokens=2048), tiny_corpus)
+    first = train_run(TINY_MODEL, tiny_train_config(tokens=1024), tiny_corpus, progress=messages.append)
+    second = train_run(TINY_MODEL, tiny_train_config(tokens=1024), tiny_corpus)
     assert first.val_loss == second.val_loss
     assert first.val_loss < math.log(256)
-    assert first.steps == 16 and first.tokens == 2048
+    assert first.steps == 8 and first.tokens == 1024
     assert first.device == "cpu" and first.dtype == "float32"
     assert first.non_embedding_params == TINY_MODEL.non_embedding_params
-    assert messages and messages[-1].startswith("step 16/16")
-    other_seed = train_run(TINY_MODEL, tiny_train_config(tokens=2048, seed=1), tiny_corpus)
+    assert messages and messages[-1].startswith("step 8/8")
+    other_seed = train_run(TINY_MODEL, tiny_train_config(tokens=1024, seed=1), tiny_corpus)
     assert other_seed.val_loss != first.val_loss
 
 

@@ -6,15 +6,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+
+from sld.commands.proxy import command, validate_command
 from sld.corpus.proxy.config import ModelConfig, TrainConfig
-from sld.corpus.proxy.data import TextCorpus
+from sld.corpus.proxy.data import TextCorpus, load_corpus
 from sld.corpus.proxy.errors import ProxyError
 from sld.corpus.proxy.presets import Preset
 from sld.corpus.proxy.sweep import read_experiments, run_sweep
 from sld.corpus.proxy.train import Progress, RunResult
-
-from sld.commands.proxy import command, validate_command
 from sld.proxy_validation import CHINCHILLA, choose_runs, discovered_laws, validate_sweep
+
+from .conftest import write_source_tree
 
 # Hoffmann et al. 2022's published fit, Eq. 10; the fake runs follow it exactly.
 E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28
@@ -162,14 +164,14 @@ def test_cli_validate_end_to_end_on_smoke(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     sweep = tmp_path / "smoke"
     result = CliRunner().invoke(
-        command, ["sweep", "--preset", "smoke", "--out", str(sweep), "--device", "cpu"]
+        command, ["sweep", "--preset", "smoke", "--out", str(sweep), "--device", "cpu", "--threads", "1"]
     )
     assert result.exit_code == 0, result.output
     assert "L1-H2-E32-T32-D4096" in result.stdout
     assert len(read_experiments(sweep / "experiments.parquet")) == 4
     out = tmp_path / "validation.json"
     result = CliRunner().invoke(
-        validate_command, ["--sweep", str(sweep), "--json", str(out), "--device", "cpu"]
+        validate_command, ["--sweep", str(sweep), "--json", str(out), "--device", "cpu", "--threads", "1"]
     )
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
@@ -183,3 +185,9 @@ def _chinchilla_text() -> str:
     from sld.search.expressions import parse_law
 
     return parse_law(CHINCHILLA, ("params", "tokens")).text
+
+
+def test_validation_on_other_data_is_refused(tmp_path: Path, synthetic_sweep: Path, synthetic_preset: Preset) -> None:
+    other = load_corpus(write_source_tree(tmp_path / "other", n_files=30), val_fraction=0.2)
+    with pytest.raises(ProxyError, match="was trained on data"):
+        validate_sweep(synthetic_sweep, preset=synthetic_preset, corpus=other, trainer=FakeTrainer())

@@ -1,0 +1,448 @@
+"""The discovery loop as a LangGraph state graph: profile, propose, evaluate, archive, reflect, finalize.
+
+One pass per target::
+
+    profile -> propose -> evaluate -> archive -> reflect --(continue)--> propose
+                                                         --(stop)------> finalize --(next target)--> profile
+                                                                                  --(done)---------> END
+
+- ``profile`` describes the target's data (ranges, trends, groups, budget) for the proposers;
+- ``propose`` asks the proposer (offline, LLM or both) for this round's law forms, drops those already tried;
+- ``evaluate`` fits and validates them within the target's share of the time budget, appending each candidate
+  to the run log as soon as it is evaluated (a killed run loses nothing evaluated);
+- ``archive`` adds the round's candidates to the state;
+- ``reflect`` sums up what failed and why (for the next prompt), counts rounds without improvement and decides
+  whether to stop (time budget, nothing left to propose, or ``patience`` rounds without improvement);
+- ``finalize`` refits the best validated candidate on all training rows.
+
+Nodes are plain functions of the state and a :class:`~langgraph.runtime.Runtime` whose context
+(:class:`AgentContext`) holds what cannot be checkpointed: the arrays, the evaluators, the LLM client, the run
+directory and the clock.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sld.search.candidates import Problem, candidate_from_record
+from sld.search.engine import Evaluator, SearchOutcome, deduplicate, finalize, make_folds
+from sld.search.profile import DataProfile, profile_data
+from sld.search.selection import Fold
+from sld.tasks import Task
+
+from .proposers import SOURCE_LLM, LLMProposer, ProposalRequest, Proposer
+from .state import (
+    USAGE_KEYS,
+    AgentConfig,
+    AgentState,
+    Record,
+    current_target,
+    proposal_from_record,
+    proposal_record,
+    search_state,
+)
+
+if TYPE_CHECKING:
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+    from langgraph.graph.state import CompiledStateGraph
+    from langgraph.runtime import Runtime
+
+    from sld.discovery import RunDirectory
+
+Progress = Callable[[str], None]
+# A round only counts as an improvement when the best objective drops by more than this share.
+_IMPROVEMENT = 1e-6
+_KEPT_NOTES = 6
+_LAW_PREFIX = re.compile(r"""^cannot use law (["']).*?\1: """, re.DOTALL)
+
+
+@dataclass
+class AgentContext:
+    """What the nodes need besides the state: data, settings, proposers, files and the clock.
+
+    Attributes
+    ----------
+    task : Task
+        What is searched.
+    problems : dict
+        ``{target: Problem}`` over the training rows.
+    config : AgentConfig
+        Run settings.
+    proposer : Proposer
+        Source of law forms.
+    llm : LLMProposer or None
+        The LLM proposer, for usage accounting and the call log.
+    directory : RunDirectory or None
+        Where candidates (and the LLM call log) are appended.
+    progress : callable
+        Receives progress lines.
+    deadline : float
+        ``time.monotonic()`` at which the run's budget is spent.
+    started : float
+        ``time.monotonic()`` when this process started on the run.
+    spent_before : float
+        Seconds spent by earlier processes of a resumed run.
+    usage_before : dict
+        LLM usage of earlier processes of a resumed run.
+    recovered : dict
+        ``{target: {expression: record}}``: candidates in the run log that the checkpoint lacks (a run killed
+        mid-round); they are merged back instead of being evaluated again.
+    """
+
+    task: Task
+    problems: dict[str, Problem]
+    config: AgentConfig
+    proposer: Proposer
+    llm: LLMProposer | None
+    directory: RunDirectory | None
+    progress: Progress
+    deadline: float
+    started: float = field(default_factory=time.monotonic)
+    spent_before: float = 0.0
+    usage_before: dict[str, int] = field(default_factory=dict)
+    recovered: dict[str, dict[str, Record]] = field(default_factory=dict)
+    outcomes: dict[str, SearchOutcome] = field(default_factory=dict)
+    stack: ExitStack = field(default_factory=ExitStack)
+    _profiles: dict[str, DataProfile] = field(default_factory=dict)
+    _folds: dict[str, list[Fold]] = field(default_factory=dict)
+    _evaluators: dict[str, Evaluator] = field(default_factory=dict)
+    _target_deadlines: dict[str, float] = field(default_factory=dict)
+    _logged_calls: int = 0
+
+    def spent_s(self) -> float:
+        """Return seconds spent on the run so far, earlier processes included."""
+        return round(self.spent_before + time.monotonic() - self.started, 3)
+
+    def profile(self, target: str) -> DataProfile:
+        """Return the (cached) profile of a target's training rows."""
+        if target not in self._profiles:
+            p = self.problems[target]
+            self._profiles[target] = profile_data(p.X, p.y, p.variables, p.groups)
+        return self._profiles[target]
+
+    def folds(self, target: str) -> list[Fold]:
+        """Return the (cached) validation folds of a target."""
+        if target not in self._folds:
+            self._folds[target] = make_folds(self.problems[target], self.config.engine.seed)
+        return self._folds[target]
+
+    def evaluator(self, target: str, *, thorough: bool = False) -> Evaluator:
+        """Return a target's evaluator (a process pool with ``workers > 1``), closed with the context.
+
+        ``thorough`` evaluators (for LLM proposals) fit with ``llm_starts_factor`` times the multi-starts.
+        """
+        key = f"{target}\x1f{thorough}"
+        if key not in self._evaluators:
+            engine = self.config.engine
+            if thorough:
+                engine = engine.model_copy(update={"n_starts": engine.n_starts * self.config.llm_starts_factor})
+            evaluator = Evaluator(self.problems[target], self.folds(target), engine)
+            self._evaluators[key] = self.stack.enter_context(evaluator)
+        return self._evaluators[key]
+
+    def target_deadline(self, state: AgentState) -> float:
+        """Return when the current target's share of the remaining budget is spent.
+
+        The share is fixed the first time a process asks for it: the remaining time split evenly among the
+        targets not finished yet.
+        """
+        target = current_target(state)
+        if target not in self._target_deadlines:
+            now = time.monotonic()
+            left = len(state["targets"]) - state["target_index"]
+            self._target_deadlines[target] = now + max(0.0, self.deadline - now) / max(left, 1)
+        return self._target_deadlines[target]
+
+    def llm_usage(self) -> dict[str, int]:
+        """Return the run's LLM usage, earlier processes included."""
+        usage = {key: int(self.usage_before.get(key, 0)) for key in USAGE_KEYS}
+        if self.llm is not None:
+            now = self.llm.client.usage
+            for key in USAGE_KEYS:
+                usage[key] += int(getattr(now, key))
+        return usage
+
+    def log_llm_calls(self, target: str, round_: int) -> None:
+        """Append the LLM calls made since the last time to ``llm_calls.jsonl`` (tokens per call)."""
+        if self.llm is None:
+            return
+        entries = self.llm.client.usage_log[self._logged_calls:]
+        self._logged_calls += len(entries)
+        if self.directory is None or not entries:
+            return
+        with (self.directory.path / "llm_calls.jsonl").open("a") as handle:
+            for entry in entries:
+                handle.write(json.dumps({"target": target, "round": round_, **entry}) + "\n")
+
+
+def _context(runtime: Runtime[AgentContext]) -> AgentContext:
+    return runtime.context
+
+
+def profile_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Describe the current target's training rows; reset the per-target counters."""
+    ctx = _context(runtime)
+    target = current_target(state)
+    problem = ctx.problems[target]
+    profile = ctx.profile(target)
+    groups = sorted({str(g) for g in problem.groups})
+    record: dict[str, Any] = {
+        "rows": profile.n_rows,
+        "groups": {"count": profile.n_groups, "names": groups[:12]},
+        "target": {"name": target, "min": profile.target_min, "max": profile.target_max,
+                   "always_positive": profile.target_positive},
+        "variables": {
+            v.name: {"kind": v.kind, "min": v.minimum, "max": v.maximum, "typical": v.reference,
+                     "trend_in_data": v.trend, "distinct_values": v.n_unique,
+                     **({"declared_trend": ctx.task.monotone[v.name]} if v.name in ctx.task.monotone else {})}
+            for v in profile.variables
+        },
+        "constant_budget": problem.max_params,
+        "extrapolation": (f"constants are fitted on smaller {', '.join(ctx.task.extrapolation_axis)} and the law "
+                          "is scored on larger values" if ctx.task.extrapolation_axis else
+                          "the law is scored on held-out rows"),
+        "fitting_hint": "constants are fitted from starting values near 1; divide scale variables by a typical "
+                        "value (e.g. N / 1e9) so fitted constants stay near unit scale",
+    }
+    ctx.progress(f"{target}: {profile.n_rows} training rows, {profile.n_groups} groups, "
+                 f"at most {problem.max_params} constants; proposer {ctx.config.proposer}")
+    best = [c.objective for c in search_state(state, target).ranked()[:1]]
+    return {"profile": record, "round": 0, "offline_round": 0, "llm_calls": 0, "pending": [], "rejected": [],
+            "fresh": [], "duplicates": 0, "best_objective": best[0] if best else None, "stale_rounds": 0, "notes": [],
+            "spent_s": ctx.spent_s()}
+
+
+def propose_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Ask the proposer for this round's law forms; drop the ones already evaluated."""
+    ctx = _context(runtime)
+    target = current_target(state)
+    problem = ctx.problems[target]
+    search = search_state(state, target)
+    request = ProposalRequest(problem=problem, search=search, profile=ctx.profile(target),
+                              profile_record=state["profile"], notes=state["notes"],
+                              llm_calls=state["llm_calls"], llm_status=state["llm_status"])  # type: ignore[arg-type]
+    batch = ctx.proposer.propose(request)
+    fresh = deduplicate(batch.proposals, search, problem.variables)
+    duplicates = sum(p.source == SOURCE_LLM for p in batch.proposals) - sum(p.source == SOURCE_LLM for p in fresh)
+    seen = search.seen_texts()
+    rejected: list[Record] = []
+    for candidate in batch.rejected:
+        if candidate.expression not in seen:  # the same mistake twice is listed once
+            seen.add(candidate.expression)
+            rejected.append(candidate.as_record())
+    update: dict[str, Any] = {
+        "pending": [proposal_record(p) for p in fresh], "rejected": rejected, "duplicates": duplicates,
+        "offline_round": state["offline_round"] + int(batch.used_offline_round),
+        "llm_calls": state["llm_calls"] + int(batch.llm_called),
+        "llm_usage": ctx.llm_usage(), "spent_s": ctx.spent_s(),
+    }
+    ctx.log_llm_calls(target, state["round"])
+    if batch.llm_status is None and ctx.llm is not None and state["llm_status"] == "active" and ctx.llm.budget_spent:
+        batch.llm_status, batch.llm_note = "exhausted", ctx.llm.budget_note()
+    if batch.llm_status is not None and batch.llm_status != state["llm_status"]:
+        update["llm_status"], update["llm_note"] = batch.llm_status, batch.llm_note
+        if batch.llm_status == "failing":
+            ctx.progress(f"LLM endpoint failing; continuing offline ({batch.llm_note})")
+        else:
+            ctx.progress(f"LLM stopped: {batch.llm_note}")
+    n_llm = sum(p.source == SOURCE_LLM for p in fresh)
+    ctx.progress(f"{target}: round {state['round']}: {len(fresh)} new proposals ({n_llm} from the LLM), "
+                 f"{len(rejected)} rejected before fitting")
+    return update
+
+
+def evaluate_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Fit and validate the pending proposals; log each candidate as soon as it is evaluated."""
+    ctx = _context(runtime)
+    target = current_target(state)
+    recovered = ctx.recovered.get(target, {})
+    fresh: list[Record] = []
+
+    def keep(record: Record) -> None:
+        if ctx.directory is not None:
+            ctx.directory.append(target, candidate_from_record(record))
+        fresh.append(record)
+
+    for record in state["rejected"]:
+        if record["expression"] in recovered:
+            fresh.append(recovered.pop(record["expression"]))
+        else:
+            keep(record)
+    todo = []
+    for record in state["pending"]:
+        if record["expression"] in recovered:
+            fresh.append(recovered.pop(record["expression"]))  # evaluated before the run was killed
+        else:
+            todo.append(proposal_from_record(record))
+    deadline = ctx.target_deadline(state)
+    # Small batches of one kind, so each candidate reaches the run log soon after it is evaluated.
+    size = 1 if ctx.config.engine.workers == 1 else 2 * ctx.config.engine.workers
+    start = 0
+    while start < len(todo) and time.monotonic() < deadline:
+        thorough = todo[start].source == SOURCE_LLM
+        batch = [todo[start]]
+        for proposal in todo[start + 1:start + size]:
+            if (proposal.source == SOURCE_LLM) != thorough:
+                break
+            batch.append(proposal)
+        for candidate in ctx.evaluator(target, thorough=thorough).evaluate(batch, deadline):
+            keep(candidate.as_record())
+        start += len(batch)
+    # Anything else the killed run had evaluated for this target comes back too.
+    fresh.extend(recovered.values())
+    recovered.clear()
+    return {"fresh": fresh, "pending": [], "rejected": [], "spent_s": ctx.spent_s()}
+
+
+def archive_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Add the round's candidates to the state (and count them per source)."""
+    ctx = _context(runtime)
+    target = current_target(state)
+    candidates = dict(state["candidates"])
+    candidates[target] = [*candidates.get(target, []), *state["fresh"]]
+    proposals = {name: dict(counts) for name, counts in state["proposals"].items()}
+    counts = Counter(proposals.get(target, {}))
+    for record in state["fresh"]:
+        counts[str(record["source"])] += 1
+        candidate = candidate_from_record(record)
+        if candidate.status == "ok":
+            ctx.progress(f"{target}: [{candidate.source}] val R^2 {candidate.validation_r2:.4f} "
+                         f"({candidate.n_params} constants) {candidate.expression[:90]}")
+        elif candidate.source == SOURCE_LLM and not candidate.key:
+            reason = _LAW_PREFIX.sub("", candidate.reason)
+            ctx.progress(f"{target}: [llm] rejected {candidate.expression[:60]!r}: {reason[:120]}")
+    proposals[target] = dict(sorted(counts.items()))
+    return {"candidates": candidates, "proposals": proposals, "spent_s": ctx.spent_s()}
+
+
+def reflect_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Sum up the round (what failed and why), count rounds without improvement, decide whether to stop."""
+    ctx = _context(runtime)
+    target = current_target(state)
+    round_ = [candidate_from_record(record) for record in state["fresh"]]
+    ok = [c for c in round_ if c.status == "ok"]
+    previous = state["best_objective"]
+    best_now = min((c.objective for c in ok), default=math.inf)
+    improved = math.isfinite(best_now) and (previous is None or best_now < previous - _IMPROVEMENT * abs(previous))
+    best = best_now if improved else previous
+    # A round that evaluated nothing (e.g. no symbolic-regression backend) tells nothing about convergence.
+    stale = 0 if improved else state["stale_rounds"] + int(bool(round_))
+    reasons = Counter(_reason_kind(c.reason or c.status) for c in round_ if c.status != "ok")
+    note = f"round {state['round']}: {len(round_)} evaluated, {len(ok)} validated"
+    if ok:
+        top = min(ok, key=lambda c: c.objective)
+        note += f", best validation R^2 {top.validation_r2:.4f} ({top.expression[:80]})"
+    note += "; improved the best law" if improved else "; no improvement"
+    if reasons:
+        note += "; rejections: " + ", ".join(f"{reason} ({n})" for reason, n in reasons.most_common(3))
+    if state["duplicates"]:
+        note += (f"; {state['duplicates']} proposed laws were already evaluated (the same law up to the names of "
+                 "its constants) and were skipped")
+    update: dict[str, Any] = {
+        "fresh": [], "duplicates": 0, "best_objective": best, "stale_rounds": stale, "round": state["round"] + 1,
+        "notes": [*state["notes"], note][-_KEPT_NOTES:], "spent_s": ctx.spent_s(),
+    }
+    request = ProposalRequest(problem=ctx.problems[target], search=search_state(state, target),
+                              profile=ctx.profile(target), profile_record=state["profile"],
+                              llm_calls=state["llm_calls"], llm_status=state["llm_status"])  # type: ignore[arg-type]
+    reason = None
+    if time.monotonic() >= ctx.target_deadline(state):
+        reason = "time budget spent"
+    elif stale >= ctx.config.patience:
+        reason = f"converged: {stale} rounds without improvement"
+    elif ctx.proposer.finished(request):
+        reason = "nothing left to propose"
+    if reason is not None:
+        update["stopped"] = {**state["stopped"], target: reason}
+    return update
+
+
+def _reason_kind(reason: str) -> str:
+    """Return the kind of a rejection reason, without the law's text (``cannot use law '...': ``)."""
+    reason = _LAW_PREFIX.sub("", reason)
+    parts = reason.split(": ")
+    kind = ": ".join(parts[:2]) if parts[0] == "validation" and len(parts) > 1 else parts[0]
+    return kind[:80]
+
+
+def finalize_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Refit the target's best validated candidate on all training rows; move on to the next target."""
+    ctx = _context(runtime)
+    target = current_target(state)
+    outcome = finalize_target(ctx, state, target)
+    ctx.progress(f"{target}: chose {outcome.best.expression} (validation R^2 {outcome.best.validation_r2:.4f}, "
+                 f"{len(outcome.state.candidates)} candidates; {state['stopped'].get(target, '')})")
+    return {"chosen": {**state["chosen"], target: outcome.best.expression},
+            "target_index": state["target_index"] + 1, "spent_s": ctx.spent_s()}
+
+
+def finalize_target(ctx: AgentContext, state: AgentState, target: str) -> SearchOutcome:
+    """Return the target's outcome: its best candidate refitted on all training rows (cached in ``ctx``).
+
+    Raises
+    ------
+    SearchError
+        When no candidate of the target passed validation.
+    """
+    if target not in ctx.outcomes:
+        started = time.monotonic()
+        problem = ctx.problems[target]
+        search = search_state(state, target)
+        best, law, fit = finalize(problem, search, ctx.config.engine)
+        ctx.outcomes[target] = SearchOutcome(problem=problem, best=best, law=law, fit=fit, state=search,
+                                             seconds=round(time.monotonic() - started, 3))
+    return ctx.outcomes[target]
+
+
+def route_after_reflect(state: AgentState) -> str:
+    """Continue with another round, or finalize the target when ``reflect`` stopped it."""
+    return "finalize" if current_target(state) in state["stopped"] else "propose"
+
+
+def route_after_finalize(state: AgentState) -> str:
+    """Profile the next target, or end when every target is done."""
+    from langgraph.graph import END
+
+    return "profile" if state["target_index"] < len(state["targets"]) else END
+
+
+def build_graph(checkpointer: BaseCheckpointSaver[Any] | None = None) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Build and compile the discovery graph.
+
+    Parameters
+    ----------
+    checkpointer : BaseCheckpointSaver, optional
+        Saves the state after every node (e.g. ``SqliteSaver`` on ``RUN_DIR/checkpoints.sqlite``), so that a
+        killed run resumes from its last checkpoint.
+
+    Returns
+    -------
+    CompiledStateGraph
+        Invoke it with an :func:`~sld.agent.state.initial_state` and ``context=AgentContext(...)``.
+    """
+    from langgraph.graph import END, START, StateGraph
+
+    graph = StateGraph(AgentState, context_schema=AgentContext)
+    graph.add_node("profile", profile_node)
+    graph.add_node("propose", propose_node)
+    graph.add_node("evaluate", evaluate_node)
+    graph.add_node("archive", archive_node)
+    graph.add_node("reflect", reflect_node)
+    graph.add_node("finalize", finalize_node)
+    graph.add_edge(START, "profile")
+    graph.add_edge("profile", "propose")
+    graph.add_edge("propose", "evaluate")
+    graph.add_edge("evaluate", "archive")
+    graph.add_edge("archive", "reflect")
+    graph.add_conditional_edges("reflect", route_after_reflect, ["propose", "finalize"])
+    graph.add_conditional_edges("finalize", route_after_finalize, ["profile", END])
+    return graph.compile(checkpointer=checkpointer)
+

@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+
+from sld.search import fit_law_grouped, score_predictions
+from sld.search.candidates import Candidate, Problem, evaluate_proposal, law_from_proposal
+from sld.search.engine import EngineConfig, SearchState, deduplicate, finalize, make_folds, run_search
+from sld.search.errors import SearchError
+from sld.search.families import Proposal
+from sld.search.fitting import FitConfig
+from sld.search.selection import ProbeRegion
+
+
+def _power_law_problem(noise: float = 0.0, seed: int = 0) -> Problem:
+    rng = np.random.default_rng(seed)
+    N = np.geomspace(1e6, 1e10, 25)
+    y = 1.7 + 400 * N**-0.3 + rng.normal(0, noise, N.size)
+    return Problem(("N",), N[:, None], y, np.full(N.size, "g"), np.log(N), max_params=6,
+                   region=ProbeRegion(axis_columns=(0,), monotone={0: "decreasing"}), target="loss")
+
+
+FAST = {"backend": "none", "n_starts": 2, "parents_per_round": 2, "children_per_parent": 3}
+
+
+def test_search_recovers_a_power_law_offline():
+    outcome = run_search(_power_law_problem(), EngineConfig(budget_s=300, evolution_rounds=1, **FAST))
+    assert outcome.best.validation_r2 > 0.999
+    assert outcome.state.proposals["family"] > 10
+    assert outcome.state.proposals["evolution"] > 0
+
+
+def test_same_seed_same_law():
+    # A budget large enough never to cut the search: then the whole run, not only the law, repeats.
+    config = EngineConfig(budget_s=600, evolution_rounds=1, seed=3, **FAST)
+    first = run_search(_power_law_problem(0.01), config)
+    second = run_search(_power_law_problem(0.01), config)
+    assert first.best.expression == second.best.expression
+    assert [c.expression for c in first.state.candidates] == [c.expression for c in second.state.candidates]
+
+
+def test_selector_avoids_the_in_sample_best_that_extrapolates_badly():
+    problem = _power_law_problem(noise=0.02, seed=1)
+    wiggly = Proposal("c0 + c1*log(N) + c2*log(N)**2 + c3*log(N)**3 + c4*log(N)**4 + c5*log(N)**5", source="test")
+    true_form = Proposal("E + A * (N / 1e8)**(-alpha)", source="test")
+    folds = make_folds(problem, 0)
+    config = FitConfig(n_starts=6, seed=0)
+    evaluated = {
+        name: evaluate_proposal(problem, proposal, folds, config=config, complexity_penalty=0.01)[0]
+        for name, proposal in (("wiggly", wiggly), ("true", true_form))
+    }
+    # The premise: the flexible form fits the training rows better...
+    in_sample = {}
+    for name, proposal in (("wiggly", wiggly), ("true", true_form)):
+        law = law_from_proposal(proposal, problem.variables)
+        fit = fit_law_grouped(law, problem.X, problem.y, problem.groups, config=config)
+        in_sample[name] = score_predictions(problem.y, fit.predict(law, problem.X, problem.groups)).r2
+    assert in_sample["wiggly"] > in_sample["true"]
+    # ...yet the selector ranks the true form first, by extrapolation inside the training rows.
+    state = SearchState(candidates=list(evaluated.values()))
+    assert state.ranked()[0].expression == true_form.expression
+
+
+def test_canonical_duplicates_are_fitted_once():
+    state = SearchState()
+    proposals = [Proposal("A * N**(-a) + E"), Proposal("E + B * N**(-b)"), Proposal("E + B * N**(-b)")]
+    assert len(deduplicate(proposals, state, ("N",))) == 1
+
+
+def test_over_budget_and_unsafe_proposals_are_rejected_with_reasons():
+    problem = _power_law_problem()
+    folds = make_folds(problem, 0)
+    config = FitConfig(n_starts=2, seed=0)
+    too_big = evaluate_proposal(problem, Proposal("a+b*N+c*N**2+d*N**3+e*N**4+f*N**5+g*N**6"), folds,
+                                config=config, complexity_penalty=0.0)[0]
+    assert too_big.status == "rejected" and "budget is 6" in too_big.reason
+    unsafe = evaluate_proposal(problem, Proposal("__import__('os')"), folds, config=config,
+                               complexity_penalty=0.0)[0]
+    assert unsafe.status == "rejected" and unsafe.reason
+
+
+def test_budget_stops_the_search():
+    outcome = run_search(_power_law_problem(), EngineConfig(budget_s=1.0, evolution_rounds=10, **FAST))
+    assert outcome.seconds < 15
+
+
+def test_no_valid_law_is_a_clear_error():
+    state = SearchState(candidates=[Candidate(expression="a*N", source="test", reason="hopeless: training R^2 -3")])
+    with pytest.raises(SearchError, match="passed validation"):
+        finalize(_power_law_problem(), state, EngineConfig(**FAST))
