@@ -17,6 +17,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from sld.corpus import load_sldbench, validate_frame
+from sld.corpus.embedded import EMBEDDED_TASK, load_embedded_task
 from sld.discovery import TaskDiscovery, discover_task
 from sld.search import FitConfig, Law, Scores, SplitArrays, clip_r2, evaluate_split, score_predictions
 from sld.search.engine import EngineConfig
@@ -52,8 +53,8 @@ class BenchResult(BaseModel):
 
 
 def load_task_splits(task: Task, *, corpus: str | Path | None = None) -> tuple[SplitArrays, SplitArrays]:
-    """Load, validate and convert a SLDBench task's train and test rows."""
-    data = load_sldbench(task.name, corpus=corpus)
+    """Load, validate and convert a task's train and test rows (SLDBench, or the embedded default)."""
+    data = load_embedded_task() if task.name == EMBEDDED_TASK else load_sldbench(task.name, corpus=corpus)
     if data.test is None:
         raise ValueError(f"SLDBench task {task.name} has no test split")  # the loader always returns one
     def validated(frame: pd.DataFrame, split: str) -> pd.DataFrame:

@@ -114,12 +114,25 @@ _SLDBENCH_TASKS: tuple[Task, ...] = (
     ),
 )
 
-_BY_NAME = {task.name: task for task in _SLDBENCH_TASKS}
+# The embedded default: proxy GPTs that sld trained itself on CPU (corpus/embedded/README.md).
+EMBEDDED_TASK = Task(
+    name="proxy_scaling_law",
+    features=("params", "tokens"),
+    targets=("loss",),
+    max_params=5,
+    extrapolation_axis=("tokens",),
+    monotone={"tokens": "decreasing"},
+    description="Validation loss (nats per byte) of byte-level GPTs trained on the Python standard library, as a "
+    "function of non-embedding parameters and training tokens; predict the largest token budget.",
+    citation="sld's own cpu-tiny proxy sweep (corpus/embedded/README.md)",
+)
+
+_BY_NAME = {task.name: task for task in (*_SLDBENCH_TASKS, EMBEDDED_TASK)}
 
 
-def list_tasks() -> list[Task]:
-    """Return the known tasks in a stable order (SLDBench's 8 tasks)."""
-    return list(_SLDBENCH_TASKS)
+def list_tasks(*, include_embedded: bool = False) -> list[Task]:
+    """Return the SLDBench tasks in a stable order, and the embedded default task if asked."""
+    return [*_SLDBENCH_TASKS, EMBEDDED_TASK] if include_embedded else list(_SLDBENCH_TASKS)
 
 
 def get_task(name: str) -> Task:

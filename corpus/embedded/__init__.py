@@ -22,11 +22,12 @@ from pathlib import Path
 import pandas as pd
 
 from sld.corpus.proxy.sweep import FEATURES, TARGET, read_experiments
+from sld.corpus.sldbench import TaskData
 
 EXPERIMENTS_PATH = Path(__file__).with_name("experiments.parquet")
 GROUP = "group"
 
-__all__ = ["EXPERIMENTS_PATH", "FEATURES", "GROUP", "TARGET", "load_embedded"]
+__all__ = ["EMBEDDED_TASK", "EXPERIMENTS_PATH", "FEATURES", "GROUP", "TARGET", "load_embedded", "load_embedded_task"]
 
 
 def load_embedded() -> pd.DataFrame:
@@ -39,3 +40,27 @@ def load_embedded() -> pd.DataFrame:
 
     """
     return read_experiments(EXPERIMENTS_PATH)
+
+
+EMBEDDED_TASK = "proxy_scaling_law"
+
+
+def load_embedded_task() -> TaskData:
+    """Return the embedded experiments as a task: the largest token budget is held out as the test rows.
+
+    Extrapolating in data is what a scaling law is for; the held-out rows are every model trained on the
+    largest token budget of the sweep.
+
+    Returns
+    -------
+    TaskData
+        ``train`` and ``test`` frames (all columns), named :data:`EMBEDDED_TASK`.
+    """
+    frame = load_embedded()
+    largest = frame["tokens"] == frame["tokens"].max()
+    return TaskData(
+        name=EMBEDDED_TASK,
+        train=frame.loc[~largest].reset_index(drop=True),
+        test=frame.loc[largest].reset_index(drop=True),
+        source=f"embedded:{EXPERIMENTS_PATH.name}",
+    )

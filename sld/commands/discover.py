@@ -23,6 +23,7 @@ from sld.agent.replay_cache import ReplayCache
 from sld.agent.run import AgentDiscovery, run_agent
 from sld.agent.state import AgentConfig
 from sld.benchmark import load_task_splits, score_human_task
+from sld.corpus.embedded import EMBEDDED_TASK
 from sld.commands.options import corpus_option, split_names
 from sld.corpus import load_table, read_columns
 from sld.discovery import TaskDiscovery, predict_task
@@ -135,7 +136,8 @@ def command(task_name: str | None, corpus: str | None, data: str | None, feature
     test_frame = None
     data_paths = None
     if data is None:
-        task = get_task(task_name or "parallel_scaling_law")
+        # With no task and no data, discover on the embedded proxy runs: works offline, out of the box.
+        task = get_task(task_name or EMBEDDED_TASK)
         train, test = load_task_splits(task, corpus=corpus)
     else:
         task = _user_task(data, features, target, group, max_params or 6, axis)

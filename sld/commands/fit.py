@@ -7,6 +7,7 @@ sld fit --data train.csv --features N,D --target loss --law "E + A/N**a + B/D**b
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import click
 import numpy as np
 import pandas as pd
+import sympy
 
 from sld.commands.options import corpus_option, split_names
 from sld.corpus import load_sldbench, load_table, read_columns
@@ -29,7 +31,17 @@ def _laws_for(task: Task, expressions: Sequence[str]) -> tuple[Law, ...]:
             f"targets or one per target ({', '.join(task.targets)})."
         )
     texts = list(expressions) * len(task.targets) if len(expressions) == 1 else list(expressions)
-    return tuple(parse_law(text, task.features) for text in texts)
+    laws = tuple(parse_law(text, task.features) for text in texts)
+    for law in laws:
+        if not law.expr.free_symbols & {sympy.Symbol(name) for name in task.features}:
+            names = ", ".join(law.constant_names)
+            close = [m for n in law.constant_names for m in difflib.get_close_matches(n, task.features, n=1)]
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise TaskDefinitionError(
+                f"Law '{law.text}' uses none of the features ({', '.join(task.features)}); its names {names} "
+                f"would all be fitted constants.{hint} Write the law over the feature names."
+            )
+    return laws
 
 
 def _constants_table(
@@ -124,9 +136,12 @@ def command(
         laws = _laws_for(task, expressions)
         train_frame, test_frame, scored = _load_user_frames(data, predict, task, laws, group)
     train = task_arrays(task, train_frame)
-    test = task_arrays(task, test_frame) if test_frame is not None else _no_rows(train)
-    if not scored and test_frame is not None:
-        test = SplitArrays(X=test.X, Y=np.zeros((len(test.X), len(task.targets))), groups=test.groups)
+    if test_frame is None:
+        test = _no_rows(train)
+    elif scored:
+        test = task_arrays(task, test_frame)
+    else:  # rows to predict without targets: placeholders that nothing scores
+        test = task_arrays(task, test_frame.assign(**dict.fromkeys(task.targets, 0.0)))
     evaluation = evaluate_split(laws, train, test, config=config)
     summary = _print_result(task, laws, evaluation, scored)
     if not scored:

@@ -14,7 +14,7 @@ from sld.tasks import list_tasks
 @click.option("--json", "as_json", is_flag=True, help="Print the tasks as JSON.")
 def command(as_json: bool) -> None:
     """List the SLDBench tasks: features, targets, constant budget and extrapolation axis."""
-    tasks = list_tasks()
+    tasks = list_tasks(include_embedded=True)
     if as_json:
         import json
 

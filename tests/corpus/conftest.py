@@ -17,8 +17,6 @@ import pandas as pd
 import pytest
 from sld.corpus import HubClient
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_CANDIDATES = (REPO / "shared" / "sldbench", REPO.parent / "shared" / "sldbench")
 RESOLVE_PREFIX = "/datasets/pkuHaowei/sldbench/resolve/refs%2Fconvert%2Fparquet/"
 TASK = "parallel_scaling_law"
 
@@ -99,15 +97,6 @@ def task_files() -> dict[str, bytes]:
         f"{RESOLVE_PREFIX}{TASK}/train/0000.parquet": parquet_bytes(parallel_frame()),
         f"{RESOLVE_PREFIX}{TASK}/test/0000.parquet": parquet_bytes(parallel_frame(3)),
     }
-
-
-@pytest.fixture
-def shared_sldbench() -> Path:
-    """The shared SLDBench mirror (read only); tests that need it skip where it is absent."""
-    for candidate in SHARED_CANDIDATES:
-        if (candidate / TASK / "train.parquet").is_file():
-            return candidate
-    pytest.skip("shared/sldbench is not beside the repository")
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,15 @@ from sld.discovery import discover_task
 from sld.search import SplitArrays
 from sld.tasks import generic_task, get_task
 from tests.sld.report_data import QUICK, FinishedRun, power_law_frame, write_sft_corpus
+
+
+@pytest.fixture(scope="session", autouse=True)
+def single_threaded_blas() -> Iterator[None]:
+    """Fit on one BLAS thread, as the CLI does (many tiny solves: threads only add contention)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 @pytest.fixture(scope="session")

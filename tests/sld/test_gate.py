@@ -111,3 +111,15 @@ def test_ci_runs_the_tests_first_then_the_quick_bench_and_its_gate() -> None:
     assert "$(QUICK_BENCH)" in bench_recipe and "ci-gate" in bench_recipe
     assert "--report $(ARTIFACTS)/report" in makefile
     assert "sld gate $(QUICK_JSON) --baseline bench/baseline.json" in makefile
+
+
+def test_research_workflow_discovers_on_a_dataset_in_the_repository_and_uploads_the_report() -> None:
+    yaml = pytest.importorskip("yaml")
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "research.yml").read_text())
+    assert (REPO / workflow["env"]["DATA"]).is_file()
+    steps = workflow["jobs"]["discover"]["steps"]
+    scripts = "\n".join(step.get("run", "") for step in steps)
+    assert "sld discover --data" in scripts and "--run-dir runs/research" in scripts
+    assert "sld report runs/research --out report" in scripts
+    upload = next(step for step in steps if str(step.get("uses", "")).startswith("actions/upload-artifact"))
+    assert "report/" in upload["with"]["path"]
