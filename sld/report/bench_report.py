@@ -90,6 +90,13 @@ def write_bench_report(
     return BenchReportFiles(folder=folder, html=page, markdown=md, tasks=reports)
 
 
+LAW_WIDTH = 160  # characters of a law shown in the summary; the task's page has it in full
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 # Summary columns drawn in the bar chart: column index -> legend label.
 _CHART_COLUMNS = {1: "this run", 2: "human-derived law (refitted here)", 3: "human-derived laws (published)",
                   4: "SLDAgent GPT-5 (published)"}
@@ -114,7 +121,8 @@ def _summary(result: BenchResult, reports: dict[str, ReportFiles], corpus: str |
                 human = laws["human-derived"].test.r2
         published = [anchors.get(system, task) if anchors else None for system in (HUMAN, SLDAGENT_GPT5)]
         rows.append([task, number(score.r2), number(human), number(published[0]), number(published[1]),
-                     number(score.validation_r2), str(score.n_params), number(score.seconds, 1), score.law])
+                     number(score.validation_r2), str(score.n_params), number(score.seconds, 1),
+                     _short(score.law, LAW_WIDTH)])
     return Table(["task", f"{result.method} test R²", "human-derived (refitted here)", "human-derived (published)",
                   "SLDAgent GPT-5 (published)", "validation R²", "constants", "seconds", "law"], rows)
 

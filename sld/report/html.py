@@ -37,7 +37,8 @@ code, pre { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.
 pre { background: #f6f8fa; padding: 0.7rem; overflow-x: auto; }
 figure { margin: 1rem 0 1.6rem; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.86rem; max-width: 900px; }
-img.formula { max-width: 100%; vertical-align: middle; }
+div.formula { max-width: 980px; overflow-x: auto; padding: 0.15rem 0; }
+img.formula { max-width: none; vertical-align: middle; }
 .note { background: #fff6e0; border-left: 4px solid #f0b400; padding: 0.5rem 0.8rem; }
 .muted { color: #666; font-size: 0.86rem; } details { margin: 0.4rem 0; } summary { cursor: pointer; }
 nav a { margin-right: 0.9rem; }
@@ -85,15 +86,16 @@ def figure(plot: Plot) -> str:
 
 
 def comparison_table(report: TaskReport, formulas: dict[tuple[str, str], Path | None]) -> str:
-    """Render the laws side by side: formula (image and LaTeX source), constants, validation and test scores."""
+    """Render the laws side by side: a row of scores per law, its formula (image and LaTeX source) below it."""
     targets = report.run.task.targets
-    head = "".join(f"<th>{escape(name)}</th>" for name in ["law", "formula", "constants", *SCORE_HEADER])
-    rows = []
+    head = "".join(f"<th>{escape(name)}</th>" for name in ["law", "constants", *SCORE_HEADER])
+
     def test_r2(index: int) -> float:
         scores = report.laws[index].test
         return scores.r2 if scores is not None and not scores.failed else float("-inf")
 
     best = max(range(len(report.laws)), key=test_r2)
+    rows = []
     for index, law in enumerate(report.laws):
         parts = []
         for target, one in zip(targets, law.laws, strict=True):
@@ -101,12 +103,14 @@ def comparison_table(report: TaskReport, formulas: dict[tuple[str, str], Path | 
             label = f"<b>{escape(target)}</b> = " if len(targets) > 1 else ""
             rendered = (f'<img class="formula" src="{data_uri(image)}" alt="{escape(one.text)}">' if image
                         else f"<code>{escape(one.text)}</code>")
-            parts.append(f"<div>{label}{rendered}<details><summary class=\"muted\">LaTeX, text</summary>"
-                         f"<code>{escape(law_latex(one))}</code><br><code>{escape(one.text)}</code></details></div>")
+            parts.append(f'<div class="formula">{label}{rendered}<details><summary class="muted">LaTeX, text'
+                         f"</summary><code>{escape(law_latex(one))}</code><br><code>{escape(one.text)}</code>"
+                         "</details></div>")
         cells = "".join(f'<td class="num">{escape(value)}</td>' for value in score_cells(law))
         attribute = ' class="best"' if index == best and len(report.laws) > 1 else ""
-        rows.append(f"<tr{attribute}><td><b>{escape(law.name)}</b><br><span class=\"muted\">{escape(law.citation)}"
-                    f"</span></td><td>{''.join(parts)}</td><td class=\"num\">{law.n_params}</td>{cells}</tr>")
+        rows.append(f'<tr{attribute}><td rowspan="2"><b>{escape(law.name)}</b><br><span class="muted">'
+                    f'{escape(law.citation)}</span></td><td class="num">{law.n_params}</td>{cells}</tr>'
+                    f'<tr{attribute}><td colspan="{1 + len(SCORE_HEADER)}">{"".join(parts)}</td></tr>')
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 

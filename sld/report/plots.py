@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sld.report.content import LawReport, TaskReport
+from sld.search import score_predictions
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -188,12 +189,16 @@ def plot_curves(report: TaskReport, target_index: int, path: Path) -> Plot | Non
                 color = palette(index % 10)
                 ax.scatter(x[mask & ~is_test], y[mask & ~is_test], color=color, **TRAIN_STYLE)
                 ax.scatter(x[mask & is_test], y[mask & is_test], edgecolors=color, **TEST_STYLE)
-                grid_X = np.repeat(X[np.flatnonzero(mask)[0]][None, :], len(grid), axis=0)
+                first = X[np.flatnonzero(mask)[0]]
+                grid_X = np.repeat(first[None, :], len(grid), axis=0)
                 grid_X[:, column] = grid
-                for law_report, style in zip(report.laws, LAW_STYLES, strict=False):
+                label = ", ".join(f"{task.features[c]}={first[c]:.3g}" for c in range(X.shape[1]) if c != column)
+                for k, (law_report, style) in enumerate(zip(report.laws, LAW_STYLES, strict=False)):
                     with np.errstate(all="ignore"):
                         curve = _law_curve(law_report, target_index, target, group, grid_X)
-                    ax.plot(grid, curve, color=color, **style)
+                    ax.plot(grid, curve, color=color, label=label if k == 0 and label else None, **style)
+            if X.shape[1] > 1:
+                ax.legend(fontsize=6.5, loc="best", handlelength=1.2)
             _limits(ax, y)
             if log_x and low > 0:
                 ax.set_xscale("log")
@@ -247,7 +252,7 @@ def plot_parity(report: TaskReport, path: Path) -> Plot | None:
     if rows is None or not laws:
         return None
     targets = report.run.task.targets
-    with _figure(path, 3.3 * len(laws), 3.1 * len(targets) + 0.4) as figure:
+    with _figure(path, 3.3 * len(laws), 2.9 * len(targets) + 0.4) as figure:
         axes = figure.subplots(len(targets), len(laws), squeeze=False)
         for i, target in enumerate(targets):
             for j, law in enumerate(laws):
@@ -268,8 +273,9 @@ def plot_parity(report: TaskReport, path: Path) -> Plot | None:
                 ax.set_xlabel(f"observed {target}")
                 ax.set_ylabel("predicted")
                 title = f"{law.name} law"
-                if law.test is not None:
-                    title += f" (test R² {_fmt(law.test.r2)})"
+                if rows.test is not None and law.test_predictions is not None:
+                    scores = score_predictions(rows.test.Y[:, i], law.test_predictions[:, i])
+                    title += f" (test R² {_fmt(scores.r2)})"
                 ax.set_title(title if len(targets) == 1 else f"{target}: {title}")
         _legend(figure, [])
     return Plot(path, "Observed against predicted",
@@ -285,7 +291,7 @@ def plot_residuals(report: TaskReport, path: Path) -> Plot | None:
         return None
     task = report.run.task
     column = axis_column(report)
-    with _figure(path, 3.3 * len(laws), 2.8 * len(task.targets) + 0.4) as figure:
+    with _figure(path, 3.3 * len(laws), 2.6 * len(task.targets) + 0.4) as figure:
         axes = figure.subplots(len(task.targets), len(laws), squeeze=False, sharey="row")
         for i, target in enumerate(task.targets):
             for j, law in enumerate(laws):
