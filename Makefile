@@ -21,7 +21,7 @@ typecheck-tree:
 lint: typecheck-tree
 	$(PY) -m ruff check .
 	cd .typecheck && MYPYPATH=. $(PY) -m mypy -p sld --config-file ../pyproject.toml
-	PYTHONPATH=.typecheck lint-imports --config pyproject.toml
+	cd .typecheck && lint-imports --config ../pyproject.toml
 
 bench:
 	sld bench --method sld --json bench/sld.json --markdown bench/sld.md

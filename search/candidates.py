@@ -183,8 +183,13 @@ def evaluate_proposal(
         The candidate, and its fit on all training rows when it got that far.
     """
     started = time.perf_counter()
-    candidate = Candidate(expression=proposal.expression, source=proposal.source, family=proposal.family,
-                          rationale=proposal.rationale, bounds=dict(proposal.bounds))
+    candidate = Candidate(
+        expression=proposal.expression,
+        source=proposal.source,
+        family=proposal.family,
+        rationale=proposal.rationale,
+        bounds=dict(proposal.bounds),
+    )
     try:
         law = law_from_proposal(proposal, problem.variables)
     except ExpressionError as exc:

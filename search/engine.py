@@ -34,9 +34,10 @@ from sld.search.candidates import Candidate, Problem, evaluate_proposal, law_fro
 from sld.search.errors import ExpressionError, SearchError
 from sld.search.expressions import Law, parse_law
 from sld.search.families import Proposal, family_proposals
-from sld.search.fitting import FitConfig, GroupedFit, fit_law_grouped
+from sld.search.fitting import FitConfig, GroupedFit
 from sld.search.profile import DataProfile, profile_data
-from sld.search.selection import Fold, extrapolation_folds
+from sld.search.selection import Fold, check_extrapolation, extrapolation_folds
+from sld.search.warm_fits import fit_groups_warm
 
 
 class EngineConfig(BaseModel):
@@ -143,8 +144,9 @@ def _evaluate_in_worker(proposal: Proposal) -> Candidate:
     folds = _WORKER_CONTEXT["folds"]
     config = _WORKER_CONTEXT["config"]
     assert isinstance(problem, Problem) and isinstance(config, EngineConfig) and isinstance(folds, list)
-    candidate, _ = evaluate_proposal(problem, proposal, folds, config=config.fit_config(),
-                                     complexity_penalty=config.complexity_penalty)
+    candidate, _ = evaluate_proposal(
+        problem, proposal, folds, config=config.fit_config(), complexity_penalty=config.complexity_penalty
+    )
     return candidate
 
 
@@ -173,9 +175,13 @@ class Evaluator:
             for proposal in proposals:
                 if time.monotonic() > deadline:
                     break
-                candidate, _ = evaluate_proposal(self.problem, proposal, self.folds,
-                                                 config=self.config.fit_config(),
-                                                 complexity_penalty=self.config.complexity_penalty)
+                candidate, _ = evaluate_proposal(
+                    self.problem,
+                    proposal,
+                    self.folds,
+                    config=self.config.fit_config(),
+                    complexity_penalty=self.config.complexity_penalty,
+                )
                 results.append(candidate)
             return results
         futures = [self._pool.submit(_evaluate_in_worker, proposal) for proposal in proposals]
@@ -230,8 +236,14 @@ def backend_proposals(problem: Problem, config: EngineConfig) -> list[Proposal]:
         return []
     names, counts = np.unique(problem.groups, return_counts=True)
     rows = problem.groups == names[int(np.argmax(counts))]
-    texts = backend.propose(problem.X[rows], problem.y[rows], problem.variables, max_params=problem.max_params,
-                            seed=config.seed, time_limit_s=config.backend_time_s)
+    texts = backend.propose(
+        problem.X[rows],
+        problem.y[rows],
+        problem.variables,
+        max_params=problem.max_params,
+        seed=config.seed,
+        time_limit_s=config.backend_time_s,
+    )
     return [Proposal(text, source=config.backend, family="symbolic regression") for text in texts]
 
 
@@ -244,8 +256,15 @@ def evolution_proposals(
 
     archive = Archive()
     for candidate in state.ranked():
-        archive.add(ArchiveEntry(expression=candidate.expression, n_params=candidate.n_params,
-                                 score=-candidate.objective, source=candidate.source, key=candidate.key))
+        archive.add(
+            ArchiveEntry(
+                expression=candidate.expression,
+                n_params=candidate.n_params,
+                score=-candidate.objective,
+                source=candidate.source,
+                key=candidate.key,
+            )
+        )
     parents = archive.sample_parents(rng, config.parents_per_round)
     children: list[Proposal] = []
     parent_laws = []
@@ -255,8 +274,9 @@ def evolution_proposals(
         except ExpressionError:
             continue
         parent_laws.append(law)
-        for child in mutate(law, variables=problem.variables, max_params=problem.max_params, rng=rng,
-                            n=config.children_per_parent):
+        for child in mutate(
+            law, variables=problem.variables, max_params=problem.max_params, rng=rng, n=config.children_per_parent
+        ):
             children.append(Proposal(child.expression, source="evolution", family=child.operator))
     for first, second in zip(parent_laws[::2], parent_laws[1::2], strict=False):
         for child in crossover(first, second, max_params=problem.max_params, rng=rng):
@@ -267,8 +287,7 @@ def evolution_proposals(
 Proposer = Callable[[Problem, SearchState], list[Proposal]]
 
 
-def offline_round(problem: Problem, state: SearchState, config: EngineConfig,
-                  profile: DataProfile) -> list[Proposal]:
+def offline_round(problem: Problem, state: SearchState, config: EngineConfig, profile: DataProfile) -> list[Proposal]:
     """Return the offline proposals of the state's current round (families, backend, then evolution)."""
     if state.round == 0:
         return family_proposals(profile, max_params=problem.max_params)
@@ -279,7 +298,11 @@ def offline_round(problem: Problem, state: SearchState, config: EngineConfig,
 
 
 def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tuple[Candidate, Law, GroupedFit]:
-    """Refit the best validated candidate on all training rows (with twice the starts).
+    """Fit the best validated candidate on all training rows, keeping only a fit that passed the checks.
+
+    The candidate's own evaluation is repeated (it is deterministic) to recover the fit that passed the
+    extrapolation checks; a refit with twice the starts replaces it only if it fits the training rows better
+    *and* passes the same checks, since another optimum of the same form can behave differently beyond the data.
 
     Raises
     ------
@@ -293,11 +316,32 @@ def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tupl
             f"No law for target '{problem.target}' passed validation ({len(state.candidates)} tried; "
             f"reasons: {dict(reasons.most_common(3))}). Raise --budget-s or --max-params."
         )
-    best = ranked[0]
-    law = law_from_proposal(Proposal(best.expression, bounds=best.bounds), problem.variables)
-    fit = fit_law_grouped(law, problem.X, problem.y, problem.groups,
-                          config=FitConfig(n_starts=2 * config.n_starts, seed=config.seed))
+    fit_config = config.fit_config()
+    folds = make_folds(problem, config.seed)
+    for best in ranked:
+        proposal = Proposal(best.expression, source=best.source, bounds=best.bounds)
+        checked, fit = evaluate_proposal(problem, proposal, folds, config=fit_config,
+                                         complexity_penalty=config.complexity_penalty)
+        if checked.status == "ok" and fit is not None:
+            break
+    else:  # no candidate reproduced (cannot happen with a deterministic fitter): fail clearly
+        raise SearchError(f"No validated law for target '{problem.target}' could be refitted.")
+    law = law_from_proposal(proposal, problem.variables)
+    warm = {name: result.params for name, result in fit.fits.items() if result.params is not None}
+    refit = fit_groups_warm(law, problem.X, problem.y, problem.groups,
+                            config=FitConfig(n_starts=2 * config.n_starts, seed=config.seed + 1), initial=warm)
+    if _train_mse(law, refit, problem) < _train_mse(law, fit, problem) and check_extrapolation(
+        law, refit, problem.X, problem.y, problem.groups, problem.region
+    ) is None:
+        fit = refit
     return best, law, fit
+
+
+def _train_mse(law: Law, fit: GroupedFit, problem: Problem) -> float:
+    with np.errstate(all="ignore"):
+        residual = fit.predict(law, problem.X, problem.groups) - problem.y
+    value = float(np.mean(residual**2))
+    return value if np.isfinite(value) else float("inf")
 
 
 def run_search(
@@ -328,7 +372,8 @@ def run_search(
     SearchOutcome
     """
     started = time.monotonic()
-    deadline = started + config.budget_s
+    # Keep a tenth of the budget for the final refit, so the whole search ends within it.
+    deadline = started + 0.9 * config.budget_s
     state = state or SearchState()
     profile = profile_data(problem.X, problem.y, problem.variables, problem.groups)
     folds = make_folds(problem, config.seed)
@@ -346,5 +391,6 @@ def run_search(
                     on_candidate(candidate)
             state.round += 1
     best, law, fit = finalize(problem, state, config)
-    return SearchOutcome(problem=problem, best=best, law=law, fit=fit, state=state,
-                         seconds=round(time.monotonic() - started, 3))
+    return SearchOutcome(
+        problem=problem, best=best, law=law, fit=fit, state=state, seconds=round(time.monotonic() - started, 3)
+    )

@@ -121,29 +121,47 @@ def _power_law_families(profile: DataProfile, max_params: int) -> Iterator[Propo
             n = _Namer()
             terms = [f"{n.coefficient()} * {_scaled(v)}**(-{n.exponent()})" for v in subset]
             offset = n.coefficient(_offset_bound(profile))
-            yield Proposal(" + ".join([*terms, offset]), family="additive power law", bounds=n.bounds,
-                           rationale="sum of power laws with an irreducible loss (Hoffmann et al. 2022)")
+            yield Proposal(
+                " + ".join([*terms, offset]),
+                family="additive power law",
+                bounds=n.bounds,
+                rationale="sum of power laws with an irreducible loss (Hoffmann et al. 2022)",
+            )
         if k + 2 <= max_params:
             n = _Namer()
             factors = " * ".join(f"{_scaled(v)}**(-{n.exponent()})" for v in subset)
             coefficient, offset = n.coefficient(), n.coefficient(_offset_bound(profile))
-            yield Proposal(f"{coefficient} * {factors} + {offset}", family="multiplicative power law",
-                           bounds=n.bounds, rationale="product of power laws with an offset")
+            yield Proposal(
+                f"{coefficient} * {factors} + {offset}",
+                family="multiplicative power law",
+                bounds=n.bounds,
+                rationale="product of power laws with an offset",
+            )
         if k + 1 <= max_params and profile.target_positive:
             n = _Namer()
             factors = " * ".join(f"{_scaled(v)}**(-{n.exponent()})" for v in subset)
-            yield Proposal(f"{n.coefficient()} * {factors}", family="pure power law", bounds=n.bounds,
-                           rationale="pure power law, no floor")
+            yield Proposal(
+                f"{n.coefficient()} * {factors}",
+                family="pure power law",
+                bounds=n.bounds,
+                rationale="pure power law, no floor",
+            )
         if k >= 2 and 2 * k + 2 <= max_params:
             # Additive terms plus one interaction that lets the exponents couple (Kaplan et al. 2020, L(N, D)).
             n = _Namer()
             terms = [f"{n.coefficient()} * {_scaled(v)}**(-{n.exponent()})" for v in subset]
             first, second = subset[0], subset[1]
-            interaction = f"{n.coefficient()} * {_scaled(first)}**(-{n.exponent()}) * {_scaled(second)}**(-{n.exponent()})"
+            interaction = (
+                f"{n.coefficient()} * {_scaled(first)}**(-{n.exponent()}) * {_scaled(second)}**(-{n.exponent()})"
+            )
             if 2 * k + 4 <= max_params:
                 offset = n.coefficient(_offset_bound(profile))
-                yield Proposal(" + ".join([*terms, interaction, offset]), family="power law with interaction",
-                               bounds=n.bounds, rationale="additive power laws plus a coupling term")
+                yield Proposal(
+                    " + ".join([*terms, interaction, offset]),
+                    family="power law with interaction",
+                    bounds=n.bounds,
+                    rationale="additive power laws plus a coupling term",
+                )
 
 
 def _single_scale_families(profile: DataProfile, max_params: int) -> Iterator[Proposal]:
@@ -152,49 +170,97 @@ def _single_scale_families(profile: DataProfile, max_params: int) -> Iterator[Pr
         s = _scaled(v)
         others = [o for o in _scales(profile) if o is not v]
         n = _Namer()
-        a, alpha, b, c = n.coefficient((0, float("inf"), 1.0)), n.exponent(), n.coefficient((0, 1e6, 1.0)), \
-            n.coefficient(_offset_bound(profile))
-        if 4 <= max_params:
-            yield Proposal(f"{a} / ({s}**{alpha} + {b}) + {c}", family="rectified power law", bounds=n.bounds,
-                           rationale="rectified law: a pre-learned-data term B (Lin et al. 2024)")
+        a, alpha, b, c = (
+            n.coefficient((0, float("inf"), 1.0)),
+            n.exponent(),
+            n.coefficient((0, 1e6, 1.0)),
+            n.coefficient(_offset_bound(profile)),
+        )
+        if max_params >= 4:
+            yield Proposal(
+                f"{a} / ({s}**{alpha} + {b}) + {c}",
+                family="rectified power law",
+                bounds=n.bounds,
+                rationale="rectified law: a pre-learned-data term B (Lin et al. 2024)",
+            )
         n = _Namer()
-        a, b, alpha, c = n.coefficient(), n.coefficient((0, 1e6, 0.1)), n.exponent(), n.coefficient(_offset_bound(profile))
-        if 4 <= max_params:
-            yield Proposal(f"{a} * ({s} + {b})**(-{alpha}) + {c}", family="shifted power law", bounds=n.bounds,
-                           rationale="power law with an effective offset in the scale variable (Hestness et al. 2017)")
+        a, b, alpha, c = (
+            n.coefficient(),
+            n.coefficient((0, 1e6, 0.1)),
+            n.exponent(),
+            n.coefficient(_offset_bound(profile)),
+        )
+        if max_params >= 4:
+            yield Proposal(
+                f"{a} * ({s} + {b})**(-{alpha}) + {c}",
+                family="shifted power law",
+                bounds=n.bounds,
+                rationale="power law with an effective offset in the scale variable (Hestness et al. 2017)",
+            )
         n = _Namer()
-        if 5 <= max_params:
-            a, alpha, sb, beta, c = (n.coefficient(), n.exponent((0.0, 4.0, 0.3)), n.coefficient((1e-4, 1e4, 1.0)),
-                                     n.exponent((-4.0, 4.0, 0.2)), n.coefficient(_offset_bound(profile)))
-            yield Proposal(f"{a} * {s}**(-{alpha}) * (1 + {s} / {sb})**(-{beta}) + {c}", family="broken power law",
-                           bounds=n.bounds, rationale="smoothly broken power law (Caballero et al. 2023)")
+        if max_params >= 5:
+            a, alpha, sb, beta, c = (
+                n.coefficient(),
+                n.exponent((0.0, 4.0, 0.3)),
+                n.coefficient((1e-4, 1e4, 1.0)),
+                n.exponent((-4.0, 4.0, 0.2)),
+                n.coefficient(_offset_bound(profile)),
+            )
+            yield Proposal(
+                f"{a} * {s}**(-{alpha}) * (1 + {s} / {sb})**(-{beta}) + {c}",
+                family="broken power law",
+                bounds=n.bounds,
+                rationale="smoothly broken power law (Caballero et al. 2023)",
+            )
         for other in others:
-            if 6 <= max_params:
+            if max_params >= 6:
                 n = _Namer()
-                a, alpha, b, c = n.coefficient((0, float("inf"), 1.0)), n.exponent(), n.coefficient((0, 1e6, 1.0)), \
-                    n.coefficient(_offset_bound(profile))
+                a, alpha, b, c = (
+                    n.coefficient((0, float("inf"), 1.0)),
+                    n.exponent(),
+                    n.coefficient((0, 1e6, 1.0)),
+                    n.coefficient(_offset_bound(profile)),
+                )
                 beta = n.exponent()
-                yield Proposal(f"{a} * {_scaled(other)}**(-{beta}) / ({s}**{alpha} + {b}) + {c}",
-                               family="rectified power law with a factor", bounds=n.bounds)
+                yield Proposal(
+                    f"{a} * {_scaled(other)}**(-{beta}) / ({s}**{alpha} + {b}) + {c}",
+                    family="rectified power law with a factor",
+                    bounds=n.bounds,
+                )
 
 
 def _effective_scale_families(profile: DataProfile, max_params: int) -> Iterator[Proposal]:
     # A second variable multiplies the effective size logarithmically (Chen et al. 2025: N (k log P + 1)).
     scales = _scales(profile)
     for v, m in itertools.permutations(scales, 2):
-        if 4 <= max_params:
+        if max_params >= 4:
             n = _Namer()
-            a, k, alpha, e = n.coefficient((0, float("inf"), 1.0)), n.coefficient((0, 100, 0.3)), n.exponent(), \
-                n.coefficient(_offset_bound(profile))
-            yield Proposal(f"{a} * ({_scaled(v)} * ({k} * log({m.name}) + 1))**(-{alpha}) + {e}",
-                           family="effective-scale power law", bounds=n.bounds,
-                           rationale="a second variable multiplies the effective scale logarithmically")
-        if 5 <= max_params:
+            a, k, alpha, e = (
+                n.coefficient((0, float("inf"), 1.0)),
+                n.coefficient((0, 100, 0.3)),
+                n.exponent(),
+                n.coefficient(_offset_bound(profile)),
+            )
+            yield Proposal(
+                f"{a} * ({_scaled(v)} * ({k} * log({m.name}) + 1))**(-{alpha}) + {e}",
+                family="effective-scale power law",
+                bounds=n.bounds,
+                rationale="a second variable multiplies the effective scale logarithmically",
+            )
+        if max_params >= 5:
             n = _Namer()
-            a, alpha, b, beta, e = n.coefficient(), n.exponent(), n.coefficient(), n.exponent(), \
-                n.coefficient(_offset_bound(profile))
-            yield Proposal(f"{a} * {_scaled(v)}**(-{alpha}) + {b} * {_scaled(v)}**(-{alpha}) * {_scaled(m)}**(-{beta}) + {e}",
-                           family="power law with a modulating factor", bounds=n.bounds)
+            a, alpha, b, beta, e = (
+                n.coefficient(),
+                n.exponent(),
+                n.coefficient(),
+                n.exponent(),
+                n.coefficient(_offset_bound(profile)),
+            )
+            yield Proposal(
+                f"{a} * {_scaled(v)}**(-{alpha}) + {b} * {_scaled(v)}**(-{alpha}) * {_scaled(m)}**(-{beta}) + {e}",
+                family="power law with a modulating factor",
+                bounds=n.bounds,
+            )
 
 
 def _log_polynomial_families(profile: DataProfile, max_params: int) -> Iterator[Proposal]:
@@ -209,8 +275,9 @@ def _log_polynomial_families(profile: DataProfile, max_params: int) -> Iterator[
         if k + 1 <= max_params:
             yield Proposal(f"{n.named('c')} + {linear}", family="log-linear", bounds=n.bounds)
             if profile.target_positive:
-                yield Proposal(f"exp({n.named('c')} + {linear})", family="power law (exp of log-linear)",
-                               bounds=n.bounds)
+                yield Proposal(
+                    f"exp({n.named('c')} + {linear})", family="power law (exp of log-linear)", bounds=n.bounds
+                )
         pairs = list(itertools.combinations(logs, 2))
         quadratic_size = 1 + k + k + len(pairs)
         if quadratic_size <= max_params:
@@ -220,20 +287,25 @@ def _log_polynomial_families(profile: DataProfile, max_params: int) -> Iterator[
             body = " + ".join(terms)
             yield Proposal(f"{m.named('c')} + {body}", family="log-quadratic", bounds=m.bounds)
             if profile.target_positive:
-                yield Proposal(f"exp({m.named('c')} + {body})", family="exp of log-quadratic (Clark et al. 2022)",
-                               bounds=m.bounds)
+                yield Proposal(
+                    f"exp({m.named('c')} + {body})", family="exp of log-quadratic (Clark et al. 2022)", bounds=m.bounds
+                )
         if k >= 2 and k + 2 + len(pairs) <= max_params:
             m = _Namer()
             terms = [f"{m.named('c')} * {u}" for u in logs] + [f"{m.named('x')} * {u} * {w}" for u, w in pairs]
             body = " + ".join(terms)
             yield Proposal(f"{m.named('c')} + {body}", family="log-bilinear", bounds=m.bounds)
             if profile.target_positive:
-                yield Proposal(f"exp({m.named('c')} + {body})", family="exp of log-bilinear (Clark et al. 2022)",
-                               bounds=m.bounds)
+                yield Proposal(
+                    f"exp({m.named('c')} + {body})", family="exp of log-bilinear (Clark et al. 2022)", bounds=m.bounds
+                )
             if k + 3 + len(pairs) <= max_params:
                 offset = m.coefficient(_offset_bound(profile))
-                yield Proposal(f"exp({m.named('c')} + {body}) + {offset}",
-                               family="exp of log-bilinear with offset", bounds=m.bounds)
+                yield Proposal(
+                    f"exp({m.named('c')} + {body}) + {offset}",
+                    family="exp of log-bilinear with offset",
+                    bounds=m.bounds,
+                )
 
 
 def _saturation_families(profile: DataProfile, max_params: int) -> Iterator[Proposal]:
@@ -248,18 +320,27 @@ def _saturation_families(profile: DataProfile, max_params: int) -> Iterator[Prop
             continue
         n = _Namer()
         r = n.named("R", (0.01, 1e4, 5.0))
-        effective = f"({small.name} * (1 + {r} * (1 - exp(-({big.name} / {small.name} - 1) / {r}))) / {big.reference:.4g})"
+        effective = (
+            f"({small.name} * (1 + {r} * (1 - exp(-({big.name} / {small.name} - 1) / {r}))) / {big.reference:.4g})"
+        )
         terms = [f"{n.coefficient()} * {effective}**(-{n.exponent()})"]
         terms += [f"{n.coefficient()} * {_scaled(v)}**(-{n.exponent()})" for v in rest]
-        yield Proposal(" + ".join([*terms, n.coefficient(_offset_bound(profile))]), family="saturating repetition",
-                       bounds=n.bounds, rationale="returns of repeated data decay exponentially (Muennighoff et al.)")
+        yield Proposal(
+            " + ".join([*terms, n.coefficient(_offset_bound(profile))]),
+            family="saturating repetition",
+            bounds=n.bounds,
+            rationale="returns of repeated data decay exponentially (Muennighoff et al.)",
+        )
         if 5 + 2 * len(rest) + 1 <= max_params and not all(b is None for b in rest):
             n = _Namer()
             terms = [f"{n.coefficient()} * {_scaled(v)}**(-{n.exponent()})" for v in [*rest, big]]
             ratio = f"({big.name} / {small.name})"
             terms.append(f"{n.coefficient()} * {ratio}**{n.exponent((-2.0, 4.0, 0.5))}")
-            yield Proposal(" + ".join([*terms, n.coefficient(_offset_bound(profile))]),
-                           family="power laws with a ratio term", bounds=n.bounds)
+            yield Proposal(
+                " + ".join([*terms, n.coefficient(_offset_bound(profile))]),
+                family="power laws with a ratio term",
+                bounds=n.bounds,
+            )
 
 
 def _optimum_families(profile: DataProfile, max_params: int) -> Iterator[Proposal]:
@@ -270,7 +351,7 @@ def _optimum_families(profile: DataProfile, max_params: int) -> Iterator[Proposa
         return
     bases = [v for v in _scales(profile) if v not in optima]
     for base_subset in _subsets(bases, len(bases)):
-        shift_choices = [list(_subsets(base_subset, len(base_subset))) + [()] for _ in optima]
+        shift_choices = [[*list(_subsets(base_subset, len(base_subset))), ()] for _ in optima]
         yielded = 0
         for shifts in itertools.product(*shift_choices):
             n = _Namer()
@@ -278,12 +359,17 @@ def _optimum_families(profile: DataProfile, max_params: int) -> Iterator[Proposa
             base.append(n.coefficient(_offset_bound(profile)))
             penalties = []
             for h, movers in zip(optima, shifts, strict=True):
-                shift = " + ".join([n.named("o", (-20, 20, 0.0)),
-                                    *(f"{n.named('p', (-2, 2, 0.0))} * {_log(v)}" for v in movers)])
+                shift = " + ".join(
+                    [n.named("o", (-20, 20, 0.0)), *(f"{n.named('p', (-2, 2, 0.0))} * {_log(v)}" for v in movers)]
+                )
                 penalties.append(f"{n.named('w', (0, float('inf'), 0.01))} * ({_log(h)} - ({shift}))**2")
             if len(n.bounds) <= max_params:
-                yield Proposal(" + ".join(base + penalties), family="moving optimum", bounds=n.bounds,
-                               rationale="quadratic in log around an optimum that moves with scale")
+                yield Proposal(
+                    " + ".join(base + penalties),
+                    family="moving optimum",
+                    bounds=n.bounds,
+                    rationale="quadratic in log around an optimum that moves with scale",
+                )
                 yielded += 1
             if yielded >= 12:
                 break
@@ -302,19 +388,28 @@ def _mixture_families(profile: DataProfile, max_params: int) -> Iterator[Proposa
         yield Proposal(f"{c} + {k} * exp({linear})", family="exponential mixing (Ye et al. 2024)", bounds=n.bounds)
     m = _Namer()
     if len(free) + 1 <= max_params:
-        yield Proposal(f"{m.named('c')} + " + " + ".join(f"{m.named('t')} * {v.name}" for v in free),
-                       family="linear mixing", bounds=m.bounds)
+        yield Proposal(
+            f"{m.named('c')} + " + " + ".join(f"{m.named('t')} * {v.name}" for v in free),
+            family="linear mixing",
+            bounds=m.bounds,
+        )
     for own in proportions:
         # A domain's own share often acts through a power or log with a small offset (data for a domain saturates).
         for form in ("log", "power"):
             m = _Namer()
             others = " + ".join(f"{m.named('t', (-50, 50, 0.0))} * {v.name}" for v in free if v is not own)
             eps = m.named("e", (1e-6, 1.0, 0.01))
-            term = f"{m.named('b')} * log({own.name} + {eps})" if form == "log" else \
-                f"{m.named('b')} * ({own.name} + {eps})**(-{m.exponent((-2.0, 4.0, 0.3))})"
+            term = (
+                f"{m.named('b')} * log({own.name} + {eps})"
+                if form == "log"
+                else f"{m.named('b')} * ({own.name} + {eps})**(-{m.exponent((-2.0, 4.0, 0.3))})"
+            )
             if len(m.bounds) + 1 <= max_params:
-                yield Proposal(f"{m.named('c')} + {term}" + (f" + {others}" if others else ""),
-                               family=f"mixing with a {form} own-share term", bounds=m.bounds)
+                yield Proposal(
+                    f"{m.named('c')} + {term}" + (f" + {others}" if others else ""),
+                    family=f"mixing with a {form} own-share term",
+                    bounds=m.bounds,
+                )
 
 
 def _curve_families(profile: DataProfile, max_params: int) -> Iterator[Proposal]:
@@ -326,13 +421,17 @@ def _curve_families(profile: DataProfile, max_params: int) -> Iterator[Proposal]
         n = _Namer()
         a, b = n.named("a"), n.named("b")
         yield Proposal(f"{a} + {b} * {x}", family="linear", bounds=n.bounds)
-        if 3 <= max_params:
+        if max_params >= 3:
             yield Proposal(f"{a} + {b} * {x} + {n.named('q')} * {x}**2", family="quadratic", bounds=n.bounds)
-        if 4 <= max_params:
+        if max_params >= 4:
             m = _Namer()
             a, b, k, x0 = m.named("a"), m.named("b"), m.named("k", (-50, 50, 1.0)), m.named("x", (-50, 50, 0.0))
-            yield Proposal(f"{a} + {b} * tanh({k} * ({x} - {x0}))", family="sigmoid", bounds=m.bounds,
-                           rationale="emergence: a smooth step in log-compute")
+            yield Proposal(
+                f"{a} + {b} * tanh({k} * ({x} - {x0}))",
+                family="sigmoid",
+                bounds=m.bounds,
+                rationale="emergence: a smooth step in log-compute",
+            )
             m = _Namer()
             a, b, k = m.named("a"), m.named("b"), m.named("k", (-20, 20, 0.5))
             yield Proposal(f"{a} + {b} * exp({k} * {x})", family="exponential", bounds=m.bounds)

@@ -91,12 +91,11 @@ class DataProfile:
 
 def _as_regressor(column: NDArray[np.float64]) -> NDArray[np.float64]:
     u = np.log(column) if np.all(column > 0) else column
-    return (u - u.mean()) / (u.std() or 1.0)
+    scaled: NDArray[np.float64] = (u - u.mean()) / (u.std() or 1.0)
+    return scaled
 
 
-def _trend(
-    X: NDArray[np.float64], index: int, y: NDArray[np.float64], groups: NDArray[np.str_]
-) -> Trend:
+def _trend(X: NDArray[np.float64], index: int, y: NDArray[np.float64], groups: NDArray[np.str_]) -> Trend:
     # Trends are read within groups (a group shift would otherwise look like a trend) and with the other
     # variables as linear covariates (in a grid of runs, an optimum in one variable only shows at fixed others),
     # pooled by votes.
@@ -184,9 +183,7 @@ def profile_data(
             )
         )
     proportion_columns = [i for i, p in enumerate(profiles) if p.kind == "proportion"]
-    mixture = len(proportion_columns) >= 2 and bool(
-        np.allclose(X[:, proportion_columns].sum(axis=1), 1.0, atol=1e-6)
-    )
+    mixture = len(proportion_columns) >= 2 and bool(np.allclose(X[:, proportion_columns].sum(axis=1), 1.0, atol=1e-6))
     return DataProfile(
         variables=tuple(profiles),
         target_min=float(y.min()),

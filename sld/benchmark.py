@@ -57,9 +57,15 @@ def load_task_splits(task: Task, *, corpus: str | Path | None = None) -> tuple[S
     data = load_embedded_task() if task.name == EMBEDDED_TASK else load_sldbench(task.name, corpus=corpus)
     if data.test is None:
         raise ValueError(f"SLDBench task {task.name} has no test split")  # the loader always returns one
+
     def validated(frame: pd.DataFrame, split: str) -> pd.DataFrame:
-        return validate_frame(frame, source=f"{data.source}/{split}", features=task.features, targets=task.targets,
-                              group=task.group_column)
+        return validate_frame(
+            frame,
+            source=f"{data.source}/{split}",
+            features=task.features,
+            targets=task.targets,
+            group=task.group_column,
+        )
 
     train, test = validated(data.train, "train"), validated(data.test, "test")
     return task_arrays(task, train), task_arrays(task, test)
@@ -153,8 +159,9 @@ def validation_vs_test(discovery: TaskDiscovery, test: SplitArrays, *, top: int 
     for index, outcome in enumerate(discovery.outcomes):
         for candidate in outcome.state.ranked()[:top]:
             law = law_from_proposal(Proposal(candidate.expression, bounds=candidate.bounds), outcome.problem.variables)
-            fit = fit_law_grouped(law, outcome.problem.X, outcome.problem.y, outcome.problem.groups,
-                                  config=FitConfig(n_starts=6, seed=0))
+            fit = fit_law_grouped(
+                law, outcome.problem.X, outcome.problem.y, outcome.problem.groups, config=FitConfig(n_starts=6, seed=0)
+            )
             scores = score_predictions(test.Y[:, index], fit.predict(law, test.X, test.groups))
             pairs.append((candidate.validation_r2, _finite_r2(scores)))
     finite = [(v, t) for v, t in pairs if math.isfinite(v) and math.isfinite(t)]
@@ -173,8 +180,9 @@ def score_sld_task(
     """Discover a law for the task on its train rows, then score it on its test rows."""
     task = get_task(task_name)
     train, test = load_task_splits(task, corpus=corpus)
-    discovery = discover_task(task, train, test, engine, run_dir=run_root / task.name if run_root else None,
-                              progress=progress)
+    discovery = discover_task(
+        task, train, test, engine, run_dir=run_root / task.name if run_root else None, progress=progress
+    )
     assert discovery.test_scores is not None
     return TaskScore(
         r2=_finite_r2(discovery.test_scores),

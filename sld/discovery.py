@@ -117,8 +117,9 @@ def hash_rows(rows: SplitArrays) -> str:
     return digest.hexdigest()
 
 
-def data_record(train: SplitArrays, test: SplitArrays | None,
-                paths: Mapping[str, str | None] | None = None) -> dict[str, object]:
+def data_record(
+    train: SplitArrays, test: SplitArrays | None, paths: Mapping[str, str | None] | None = None
+) -> dict[str, object]:
     """Describe a run's rows for ``config.json``: row counts, digests (:func:`hash_rows`) and source files."""
     return {
         "train_rows": len(train.X),
@@ -151,8 +152,12 @@ class RunDirectory:
                 versions[package] = metadata.version(package)
             except metadata.PackageNotFoundError:
                 versions[package] = None
-        provenance = {"started": datetime.now(UTC).isoformat(), "python": platform.python_version(),
-                      "platform": platform.platform(), "versions": versions}
+        provenance = {
+            "started": datetime.now(UTC).isoformat(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "versions": versions,
+        }
         (self.path / "config.json").write_text(json.dumps({**config, "provenance": provenance}, indent=2))
 
     def append(self, target: str, candidate: Candidate) -> None:
@@ -227,13 +232,20 @@ def discover_task(
     directory = RunDirectory(run_dir) if run_dir is not None else None
     states = directory.load_states() if directory is not None else {}
     if directory is not None:
-        directory.write_config({"task": task.model_dump(), "engine": config.model_dump(), "max_params": max_params,
-                                "data": data_record(train, test, data_paths)})
+        directory.write_config(
+            {
+                "task": task.model_dump(),
+                "engine": config.model_dump(),
+                "max_params": max_params,
+                "data": data_record(train, test, data_paths),
+            }
+        )
     per_target = config.model_copy(update={"budget_s": config.budget_s / len(problems)})
     outcomes = []
     for problem in problems:
-        outcomes.append(_search_target(problem, per_target, states.get(problem.target), directory,
-                                       extra_proposers, progress))
+        outcomes.append(
+            _search_target(problem, per_target, states.get(problem.target), directory, extra_proposers, progress)
+        )
     discovery = TaskDiscovery(task=task, outcomes=outcomes, test_scores=None, seconds=0.0)
     if test is not None and len(test.X):
         discovery.test_scores = score_predictions(test.Y, predict_task(discovery, test))
@@ -261,10 +273,14 @@ def _search_target(
         if directory is not None:
             directory.append(problem.target, candidate)
         if candidate.status == "ok":
-            progress(f"{problem.target}: [{candidate.source}] val R^2 {candidate.validation_r2:.4f} "
-                     f"({candidate.n_params} constants) {candidate.expression[:90]}")
+            progress(
+                f"{problem.target}: [{candidate.source}] val R^2 {candidate.validation_r2:.4f} "
+                f"({candidate.n_params} constants) {candidate.expression[:90]}"
+            )
 
     outcome = run_search(problem, config, extra_proposers=extra_proposers, on_candidate=record, state=state)
-    progress(f"{problem.target}: chose {outcome.best.expression} (validation R^2 {outcome.best.validation_r2:.4f}, "
-             f"{len(outcome.state.candidates)} candidates, {outcome.seconds:.0f} s)")
+    progress(
+        f"{problem.target}: chose {outcome.best.expression} (validation R^2 {outcome.best.validation_r2:.4f}, "
+        f"{len(outcome.state.candidates)} candidates, {outcome.seconds:.0f} s)"
+    )
     return outcome

@@ -7,7 +7,7 @@ class TaskError(Exception):
     """Base class of every error raised by ``sld.tasks``."""
 
 
-class TaskNotFound(TaskError):
+class TaskNotFound(TaskError):  # noqa: N818 -- the name STYLE.md gives
     """A task name that is not one of the known tasks."""
 
 

@@ -58,9 +58,7 @@ def _parallel() -> tuple[str, _Bounds]:
 
 def _vocab() -> tuple[str, _Bounds]:
     # Tao et al. 2024: L = A/N^alpha + B/V^beta + C/D^gamma + E.
-    text = (
-        "A / non_vocab_parameters**alpha + B / vocab_size**beta + C / num_characters**gamma + E"
-    )
+    text = "A / non_vocab_parameters**alpha + B / vocab_size**beta + C / num_characters**gamma + E"
     return text, {
         "A": (-1e4, 1e4, 10.0),
         "alpha": (0.0, 2.0, 0.3),
@@ -91,10 +89,7 @@ def _moe() -> tuple[str, _Bounds]:
     # Clark et al. 2022: log L = a log N + b log Ehat + c log N log Ehat + d, with the saturating expert count
     # 1/Ehat = 1/(E - 1 + (1/(E_start - 1) - 1/E_max)^-1) + 1/E_max.
     e_hat = "1 / (1 / (num_experts - 1 + 1 / (1 / (E_start - 1) - 1 / E_max)) + 1 / E_max)"
-    text = (
-        f"exp(a * log(dense_parameter_count) + b * log({e_hat})"
-        f" + c * log(dense_parameter_count) * log({e_hat}) + d)"
-    )
+    text = f"exp(a * log(dense_parameter_count) + b * log({e_hat}) + c * log(dense_parameter_count) * log({e_hat}) + d)"
     return text, {
         "a": (-1.0, 1.0, -0.05),
         "b": (-2.0, 2.0, -0.05),

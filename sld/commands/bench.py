@@ -41,25 +41,50 @@ def markdown_table(result: BenchResult, corpus: str | None) -> str:
 
 
 @click.command("bench")
-@click.option("--method", type=click.Choice(["human", "sld"]), default="human", show_default=True,
-              help="human: the literature laws fitted on train rows; sld: discovery under --budget-s per task.")
+@click.option(
+    "--method",
+    type=click.Choice(["human", "sld"]),
+    default="human",
+    show_default=True,
+    help="human: the literature laws fitted on train rows; sld: discovery under --budget-s per task.",
+)
 @click.option("--tasks", "task_list", help="Comma-separated task names (default: all 8).")
 @corpus_option
 @click.option("--starts", default=24, show_default=True, help="Multi-start count of each constant fit.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the multi-start sampler.")
 @click.option("--budget-s", default=600.0, show_default=True, help="With --method sld: search budget per task.")
 @click.option("--workers", default=1, show_default=True, help="With --method sld: processes fitting candidates.")
-@click.option("--backend", type=click.Choice(["operon", "pysr", "none"]), default="operon", show_default=True,
-              help="With --method sld: symbolic-regression backend.")
+@click.option(
+    "--backend",
+    type=click.Choice(["operon", "pysr", "none"]),
+    default="operon",
+    show_default=True,
+    help="With --method sld: symbolic-regression backend.",
+)
 @click.option("--run-dir", type=click.Path(file_okay=False), help="With --method sld: keep each task's run here.")
 @click.option("--markdown", type=click.Path(dir_okay=False), help="Also write the Markdown table here.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the result JSON here.")
-@click.option("--report", "report_dir", type=click.Path(file_okay=False),
-              help="Write an HTML and Markdown report here (with --method sld: one page per task; the runs are "
-              "kept in REPORT/runs unless --run-dir is given).")
-def command(method: str, task_list: str | None, corpus: str | None, starts: int, seed: int, budget_s: float,
-            workers: int, backend: str, run_dir: str | None, markdown: str | None, json_path: str | None,
-            report_dir: str | None) -> None:
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False),
+    help="Write an HTML and Markdown report here (with --method sld: one page per task; the runs are "
+    "kept in REPORT/runs unless --run-dir is given).",
+)
+def command(
+    method: str,
+    task_list: str | None,
+    corpus: str | None,
+    starts: int,
+    seed: int,
+    budget_s: float,
+    workers: int,
+    backend: str,
+    run_dir: str | None,
+    markdown: str | None,
+    json_path: str | None,
+    report_dir: str | None,
+) -> None:
     """Score a method on SLDBench: per task test R^2, NMSE, NMAE, constants and seconds."""
     config = FitConfig(n_starts=starts, seed=seed)
     progress = lambda line: click.echo(line, err=True)  # noqa: E731
@@ -69,8 +94,9 @@ def command(method: str, task_list: str | None, corpus: str | None, starts: int,
 
     def scorer(name: str) -> TaskScore:
         if method == "sld":
-            return score_sld_task(name, corpus=corpus, engine=engine, progress=progress,
-                                  run_root=Path(run_dir) if run_dir else None)
+            return score_sld_task(
+                name, corpus=corpus, engine=engine, progress=progress, run_root=Path(run_dir) if run_dir else None
+            )
         return score_human_task(name, corpus=corpus, fit_config=config)
 
     result = run_bench(
@@ -90,6 +116,7 @@ def command(method: str, task_list: str | None, corpus: str | None, starts: int,
     if report_dir is not None:
         from sld.report.bench_report import write_bench_report
 
-        files = write_bench_report(result, report_dir, run_root=run_dir if method == "sld" else None, corpus=corpus,
-                                   progress=progress)
+        files = write_bench_report(
+            result, report_dir, run_root=run_dir if method == "sld" else None, corpus=corpus, progress=progress
+        )
         click.echo(f"wrote {files.html}", err=True)

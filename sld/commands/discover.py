@@ -23,9 +23,9 @@ from sld.agent.replay_cache import ReplayCache
 from sld.agent.run import AgentDiscovery, run_agent
 from sld.agent.state import AgentConfig
 from sld.benchmark import load_task_splits, score_human_task
-from sld.corpus.embedded import EMBEDDED_TASK
 from sld.commands.options import corpus_option, split_names
 from sld.corpus import load_table, read_columns
+from sld.corpus.embedded import EMBEDDED_TASK
 from sld.discovery import TaskDiscovery, predict_task
 from sld.search import FitConfig, SplitArrays
 from sld.search.engine import EngineConfig

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import click
-import numpy as np
 import pandas as pd
 import sympy
 
@@ -44,9 +43,7 @@ def _laws_for(task: Task, expressions: Sequence[str]) -> tuple[Law, ...]:
     return laws
 
 
-def _constants_table(
-    laws: Sequence[Law], evaluation: Evaluation, task: Task
-) -> dict[str, dict[str, dict[str, float]]]:
+def _constants_table(laws: Sequence[Law], evaluation: Evaluation, task: Task) -> dict[str, dict[str, dict[str, float]]]:
     """Return ``{target: {group: {constant: value}}}``; a failed group maps to an empty dict."""
     table: dict[str, dict[str, dict[str, float]]] = {}
     for target, law, grouped in zip(task.targets, laws, evaluation.fits, strict=True):
@@ -80,27 +77,42 @@ def _load_user_frames(
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, bool]:
     """Load the user's training rows and, if given, the rows to predict (scored when they hold the target)."""
     positive = tuple(sorted(set().union(*(law.positive_variables for law in laws))))
-    train = load_table(data, features=task.features, targets=task.targets, group=group, positive=positive,
-                       min_rows=max(law.n_params for law in laws))
+    train = load_table(
+        data,
+        features=task.features,
+        targets=task.targets,
+        group=group,
+        positive=positive,
+        min_rows=max(law.n_params for law in laws),
+    )
     if predict is None:
         return train, None, False
     scored = set(task.targets) <= set(read_columns(predict))
-    test = load_table(predict, features=task.features, targets=task.targets if scored else (), group=group,
-                      positive=positive)
+    test = load_table(
+        predict, features=task.features, targets=task.targets if scored else (), group=group, positive=positive
+    )
     return train, test, scored
 
 
 @click.command("fit")
 @click.option("--task", "task_name", help="SLDBench task name (or use --data for your own file).")
-@click.option("--law", "expressions", multiple=True, required=True,
-              help="Law over the feature names; other names are fitted constants. Repeat once per target.")
+@click.option(
+    "--law",
+    "expressions",
+    multiple=True,
+    required=True,
+    help="Law over the feature names; other names are fitted constants. Repeat once per target.",
+)
 @corpus_option
 @click.option("--data", type=click.Path(dir_okay=False), help="Training rows (CSV or parquet).")
 @click.option("--features", help="With --data: comma-separated feature columns.")
 @click.option("--target", help="With --data: target column(s), comma-separated.")
 @click.option("--group", help="With --data: column with one set of constants per value.")
-@click.option("--predict", type=click.Path(dir_okay=False),
-              help="With --data: rows to predict (and score if they have the target).")
+@click.option(
+    "--predict",
+    type=click.Path(dir_okay=False),
+    help="With --data: rows to predict (and score if they have the target).",
+)
 @click.option("--out", type=click.Path(dir_okay=False), help="With --predict: write predictions here (CSV).")
 @click.option("--starts", default=12, show_default=True, help="Multi-start count of the constant fit.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the multi-start sampler.")

@@ -37,7 +37,7 @@ code, pre { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.
 pre { background: #f6f8fa; padding: 0.7rem; overflow-x: auto; }
 figure { margin: 1rem 0 1.6rem; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.86rem; max-width: 900px; }
-div.formula { max-width: 980px; overflow-x: auto; padding: 0.15rem 0; }
+div.formula { max-width: 900px; overflow-x: auto; padding: 0.15rem 0; }
 img.formula { max-width: none; vertical-align: middle; }
 .note { background: #fff6e0; border-left: 4px solid #f0b400; padding: 0.5rem 0.8rem; }
 .muted { color: #666; font-size: 0.86rem; } details { margin: 0.4rem 0; } summary { cursor: pointer; }

@@ -428,22 +428,31 @@ def plot_bench_summary(rows: Sequence[tuple[str, dict[str, float | None]]], path
                 "leaderboard does; longer bars to the right are better.")
 
 
-def formula_png(latex: str, path: Path, *, fontsize: int = 15) -> bool:
-    """Render a LaTeX formula with matplotlib's mathtext; return ``False`` if mathtext cannot parse it."""
+def formula_png(latex: str, path: Path, *, fontsize: float = 15, max_width_px: int = 880) -> bool:
+    """Render a LaTeX formula with matplotlib's mathtext; return ``False`` if mathtext cannot parse it.
+
+    A formula wider than ``max_width_px`` at ``fontsize`` is drawn smaller (down to 10 pt) so that it fits a page.
+    """
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     with matplotlib.rc_context({"mathtext.fontset": "cm"}):
-        figure = Figure(figsize=(0.1, 0.1), dpi=DPI)
-        FigureCanvasAgg(figure)
-        figure.text(0.0, 0.0, f"${latex}$", fontsize=fontsize)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            figure.savefig(path, format="png", bbox_inches="tight", pad_inches=0.04, transparent=True)
-        except ValueError:
-            path.unlink(missing_ok=True)
-            return False
+        for attempt in range(2):
+            figure = Figure(figsize=(0.1, 0.1), dpi=DPI)
+            canvas = FigureCanvasAgg(figure)
+            text = figure.text(0.0, 0.0, f"${latex}$", fontsize=fontsize)
+            try:
+                width = text.get_window_extent(renderer=canvas.get_renderer()).width
+                if attempt == 0 and width > max_width_px:
+                    fontsize = max(10.0, fontsize * max_width_px / width)
+                    continue
+                figure.savefig(path, format="png", bbox_inches="tight", pad_inches=0.04, transparent=True)
+            except ValueError:  # mathtext cannot parse it
+                path.unlink(missing_ok=True)
+                return False
+            break
     return True
 
 

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 import pandas as pd
 import pytest
+
 from sld.corpus import HubClient
 
 RESOLVE_PREFIX = "/datasets/pkuHaowei/sldbench/resolve/refs%2Fconvert%2Fparquet/"

@@ -4,6 +4,7 @@ import hashlib
 
 import numpy as np
 import pandas as pd
+
 from sld.corpus import hash_file, hash_frame
 
 

@@ -6,6 +6,7 @@ import json
 import httpx
 import pandas as pd
 import pytest
+
 from sld.corpus import HubClient, HubError, load_sldbench
 
 TASK = "parallel_scaling_law"

@@ -3,6 +3,7 @@ from __future__ import annotations
 import httpx
 import pandas as pd
 import pytest
+
 from sld.corpus import (
     SLDBENCH_TASKS,
     CorpusNotFound,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+
 from sld.corpus import CorpusNotFound, SchemaError, UnsupportedFormatError, load_table, read_columns
 
 

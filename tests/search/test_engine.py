@@ -14,8 +14,16 @@ def _power_law_problem(noise: float = 0.0, seed: int = 0) -> Problem:
     rng = np.random.default_rng(seed)
     N = np.geomspace(1e6, 1e10, 25)
     y = 1.7 + 400 * N**-0.3 + rng.normal(0, noise, N.size)
-    return Problem(("N",), N[:, None], y, np.full(N.size, "g"), np.log(N), max_params=6,
-                   region=ProbeRegion(axis_columns=(0,), monotone={0: "decreasing"}), target="loss")
+    return Problem(
+        ("N",),
+        N[:, None],
+        y,
+        np.full(N.size, "g"),
+        np.log(N),
+        max_params=6,
+        region=ProbeRegion(axis_columns=(0,), monotone={0: "decreasing"}),
+        target="loss",
+    )
 
 
 FAST = {"backend": "none", "n_starts": 2, "parents_per_round": 2, "children_per_parent": 3}
@@ -69,11 +77,11 @@ def test_over_budget_and_unsafe_proposals_are_rejected_with_reasons():
     problem = _power_law_problem()
     folds = make_folds(problem, 0)
     config = FitConfig(n_starts=2, seed=0)
-    too_big = evaluate_proposal(problem, Proposal("a+b*N+c*N**2+d*N**3+e*N**4+f*N**5+g*N**6"), folds,
-                                config=config, complexity_penalty=0.0)[0]
+    too_big = evaluate_proposal(
+        problem, Proposal("a+b*N+c*N**2+d*N**3+e*N**4+f*N**5+g*N**6"), folds, config=config, complexity_penalty=0.0
+    )[0]
     assert too_big.status == "rejected" and "budget is 6" in too_big.reason
-    unsafe = evaluate_proposal(problem, Proposal("__import__('os')"), folds, config=config,
-                               complexity_penalty=0.0)[0]
+    unsafe = evaluate_proposal(problem, Proposal("__import__('os')"), folds, config=config, complexity_penalty=0.0)[0]
     assert unsafe.status == "rejected" and unsafe.reason
 
 

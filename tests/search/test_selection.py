@@ -56,9 +56,7 @@ def test_exploding_law_is_rejected():
     x = np.geomspace(1, 100, 20)
     y = 1 + 0.01 * x
     law = parse_law("a + b * exp(c * x)", ("x",))
-    fit = fit_law_grouped(
-        law, x[:, None], y + 0.3 * np.exp(x / 20), np.full(20, "g"), config=FitConfig(seed=0)
-    )
+    fit = fit_law_grouped(law, x[:, None], y + 0.3 * np.exp(x / 20), np.full(20, "g"), config=FitConfig(seed=0))
     reason = check_extrapolation(law, fit, x[:, None], y, np.full(20, "g"), ProbeRegion(axis_columns=(0,)))
     assert reason is not None and "explode" in reason
 
@@ -69,8 +67,6 @@ def test_declared_trend_is_enforced():
     law = parse_law("a + b * log(x)", ("x",))
     groups = np.full(20, "g")
     fit = fit_law_grouped(law, x[:, None], y, groups, config=FitConfig(seed=0))
-    assert (
-        check_extrapolation(law, fit, x[:, None], y, groups, ProbeRegion(monotone={0: "decreasing"})) is None
-    )
+    assert check_extrapolation(law, fit, x[:, None], y, groups, ProbeRegion(monotone={0: "decreasing"})) is None
     reason = check_extrapolation(law, fit, x[:, None], y, groups, ProbeRegion(monotone={0: "increasing"}))
     assert reason is not None and "increasing" in reason

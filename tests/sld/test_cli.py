@@ -54,8 +54,17 @@ def test_corpus_show(shared_sldbench):
 
 def test_fit_a_task_law_scores_test_rows(shared_sldbench, tmp_path):
     law = "(A / (num_params * (k * log(parallel_size) + 1)))**alpha + E"
-    result = run("fit", "--task", "parallel_scaling_law", "--law", law, "--corpus", str(shared_sldbench),
-                 "--json", str(tmp_path / "fit.json"))
+    result = run(
+        "fit",
+        "--task",
+        "parallel_scaling_law",
+        "--law",
+        law,
+        "--corpus",
+        str(shared_sldbench),
+        "--json",
+        str(tmp_path / "fit.json"),
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "fit.json").read_text())
     assert set(summary["constants"]["loss"]) == {"pile", "stack"}
@@ -65,8 +74,21 @@ def test_fit_a_task_law_scores_test_rows(shared_sldbench, tmp_path):
 def test_fit_csv_predicts_unlabelled_rows(tmp_path):
     train = _chinchilla_csv(tmp_path / "train.csv")
     predict = _chinchilla_csv(tmp_path / "next.csv", with_target=False, rows=slice(0, 4))
-    result = run("fit", "--data", str(train), "--features", "N,D", "--target", "loss",
-                 "--law", "E + A/N**a + B/D**b", "--predict", str(predict), "--out", str(tmp_path / "p.csv"))
+    result = run(
+        "fit",
+        "--data",
+        str(train),
+        "--features",
+        "N,D",
+        "--target",
+        "loss",
+        "--law",
+        "E + A/N**a + B/D**b",
+        "--predict",
+        str(predict),
+        "--out",
+        str(tmp_path / "p.csv"),
+    )
     assert result.exit_code == 0, result.output
     predictions = pd.read_csv(tmp_path / "p.csv")
     assert list(predictions.columns) == ["N", "D", "predicted_loss"]
@@ -102,8 +124,19 @@ def test_usage_error_exits_2():
 
 def test_bench_human_json_schema(shared_sldbench, tmp_path):
     out = tmp_path / "human.json"
-    result = run("bench", "--method", "human", "--tasks", "parallel_scaling_law,sft_scaling_law",
-                 "--corpus", str(shared_sldbench), "--starts", "6", "--json", str(out))
+    result = run(
+        "bench",
+        "--method",
+        "human",
+        "--tasks",
+        "parallel_scaling_law,sft_scaling_law",
+        "--corpus",
+        str(shared_sldbench),
+        "--starts",
+        "6",
+        "--json",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["method"] == "human"
@@ -117,10 +150,32 @@ def test_discover_csv_end_to_end(tmp_path):
     train = _chinchilla_csv(tmp_path / "train.csv", rows=slice(0, 20))
     test = _chinchilla_csv(tmp_path / "test.csv", rows=slice(20, 25))
     out = tmp_path / "summary.json"
-    result = CliRunner().invoke(main, ["discover", "--data", str(train), "--features", "N,D", "--target", "loss",
-                                       "--axis", "D", "--max-params", "5", "--predict", str(test),
-                                       "--out", str(tmp_path / "p.csv"), "--budget-s", "40", "--backend", "none",
-                                       "--json", str(out)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "discover",
+            "--data",
+            str(train),
+            "--features",
+            "N,D",
+            "--target",
+            "loss",
+            "--axis",
+            "D",
+            "--max-params",
+            "5",
+            "--predict",
+            str(test),
+            "--out",
+            str(tmp_path / "p.csv"),
+            "--budget-s",
+            "40",
+            "--backend",
+            "none",
+            "--json",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(out.read_text())
     assert summary["law"]["n_params"] <= 5

@@ -105,8 +105,9 @@ def test_user_data_report_has_files_tables_and_decodable_figures(user_run: Finis
     assert provenance["LLM usage"] == "none (offline search)"
 
     page = parse_page(files.html)
-    assert page.tables[0][0][:3] == ["law", "formula", "constants"]
-    assert len(page.tables[0]) == 3
+    assert page.tables[0][0][:3] == ["law", "constants", "validation R²"]
+    assert len(page.tables[0]) == 1 + 2 * 2  # a row of scores and a row of formulas per law
+    assert page.tables[0][1][0].startswith("discovered") and page.tables[0][3][0].startswith("reference")
     assert page.images and all(src.startswith("data:image/png;base64,") for src in page.images)
 
 
