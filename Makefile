@@ -32,10 +32,14 @@ bench-quick:
 # The research pipeline's quick benchmark (.ci/run, after `make test`): every task with a short search budget and
 # no symbolic-regression backend, its report, and the gate against the stored baseline (docs/research-pipeline.md).
 CI_BUDGET_S ?= 30
+CI_TASKS ?=
+CI_BASELINE ?= bench/baseline.json
+CI_TOLERANCE ?= 0.05
+CI_NOTES ?=
 ARTIFACTS ?= artifacts
 QUICK_JSON ?= $(ARTIFACTS)/quick.json
 QUICK_BENCH = sld bench --method sld --backend none --budget-s $(CI_BUDGET_S) --seed 0 --run-dir $(ARTIFACTS)/runs \
-	--json $(QUICK_JSON) --markdown $(ARTIFACTS)/quick.md --report $(ARTIFACTS)/report
+	--json $(QUICK_JSON) --markdown $(ARTIFACTS)/quick.md --report $(ARTIFACTS)/report $(if $(CI_TASKS),--tasks $(CI_TASKS))
 
 ci-bench:
 	@rm -rf $(ARTIFACTS)/runs $(ARTIFACTS)/report && mkdir -p $(ARTIFACTS)
@@ -43,11 +47,9 @@ ci-bench:
 	$(MAKE) --no-print-directory ci-gate QUICK_JSON=$(QUICK_JSON)
 
 ci-gate:
-	sld gate $(QUICK_JSON) --baseline bench/baseline.json
+	sld gate $(QUICK_JSON) --baseline $(CI_BASELINE)
 
 # Store the last quick benchmark as the new baseline (review the diff of bench/baseline.json before committing).
 ci-baseline:
-	sld gate $(QUICK_JSON) --baseline bench/baseline.json --update --tolerance $(CI_TOLERANCE) \
+	sld gate $(QUICK_JSON) --baseline $(CI_BASELINE) --update --tolerance $(CI_TOLERANCE) \
 		--command-line "make ci-bench (CI_BUDGET_S=$(CI_BUDGET_S))" --notes "$(CI_NOTES)"
-CI_TOLERANCE ?= 0.05
-CI_NOTES ?=

@@ -35,6 +35,8 @@ Trend = Literal["increasing", "decreasing"]
 # Share of each group's distinct axis values held out by the successive folds; 0 holds out the largest value
 # alone, the next step up in scale, which is what a benchmark's test rows usually are.
 HOLDOUT_FRACTIONS = (0.0, 0.2, 0.3, 0.4)
+# Predictions beyond the data may leave the observed target range by at most this many ranges.
+EXPLOSION_SPANS = 3.0
 
 
 @dataclass(frozen=True)
@@ -235,11 +237,12 @@ def check_extrapolation(
     """Return why a fitted law cannot be trusted beyond the data, or ``None`` when it passes.
 
     Checks, on every training row moved outward along the axis by each factor: predictions are finite; they stay
-    within ten target spans of the observed range (no blow-up); they move monotonically with the factor
+    within ``EXPLOSION_SPANS`` target ranges of the observed range (no blow-up); they move monotonically with the factor
     (no oscillation between the probes); declared trends hold between a row and its moved copies.
     """
     span = float(np.ptp(y)) or 1.0
-    low, high = float(y.min()) - 10 * span, float(y.max()) + 10 * span
+    # Up to four times the scale, a trustworthy law stays within a few target spans of what was observed.
+    low, high = float(y.min()) - EXPLOSION_SPANS * span, float(y.max()) + EXPLOSION_SPANS * span
     with np.errstate(all="ignore"):
         for column in region.axis_columns or ():
             curve = [fit.predict(law, X, groups)]

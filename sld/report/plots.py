@@ -276,7 +276,7 @@ def plot_parity(report: TaskReport, path: Path) -> Plot | None:
                 if rows.test is not None and law.test_predictions is not None:
                     scores = score_predictions(rows.test.Y[:, i], law.test_predictions[:, i])
                     title += f" (test R² {_fmt(scores.r2)})"
-                ax.set_title(title if len(targets) == 1 else f"{target}: {title}")
+                ax.set_title(title if len(targets) == 1 else f"{target}\n{title}")
         _legend(figure, [])
     return Plot(path, "Observed against predicted",
                 "Every row, predicted with its group's constants (circles: training rows, open squares: test "
@@ -311,7 +311,7 @@ def plot_residuals(report: TaskReport, path: Path) -> Plot | None:
                     ax.set_xscale("log")
                 ax.set_xlabel(task.features[column] if column is not None else f"predicted {target}")
                 ax.set_ylabel(f"observed − predicted {target}" if j == 0 else "")
-                ax.set_title(f"{law.name} law" if len(task.targets) == 1 else f"{target}: {law.name} law")
+                ax.set_title(f"{law.name} law" if len(task.targets) == 1 else f"{target}\n{law.name} law")
         _legend(figure, [])
     return Plot(path, "Residuals", "Observed minus predicted for every row (circles: training rows, open squares: "
                 "test rows); a trend in the test rows is a law that bends the wrong way beyond the data.")
@@ -351,7 +351,9 @@ def plot_front(report: TaskReport, path: Path) -> Plot | None:
             if len(n):
                 levels = np.unique(n)
                 best = np.minimum.accumulate([error[n == k].min() for k in levels])
-                ax.step(levels, best, where="post", color="black", linewidth=1.0, alpha=0.7)
+                # Extended half a constant past the last level so that its drop shows.
+                ax.step([*levels, levels[-1] + 0.5], [*best, best[-1]], where="post", color="black",
+                        linewidth=1.0, alpha=0.7)
             chosen = [c for c in candidates if c.expression == expressions[target]]
             if chosen:
                 c = min(chosen, key=lambda item: item.objective)
@@ -441,10 +443,10 @@ def formula_png(latex: str, path: Path, *, fontsize: float = 15, max_width_px: i
     with matplotlib.rc_context({"mathtext.fontset": "cm"}):
         for attempt in range(2):
             figure = Figure(figsize=(0.1, 0.1), dpi=DPI)
-            canvas = FigureCanvasAgg(figure)
+            FigureCanvasAgg(figure)
             text = figure.text(0.0, 0.0, f"${latex}$", fontsize=fontsize)
             try:
-                width = text.get_window_extent(renderer=canvas.get_renderer()).width
+                width = text.get_window_extent().width
                 if attempt == 0 and width > max_width_px:
                     fontsize = max(10.0, fontsize * max_width_px / width)
                     continue

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from sld.benchmark import BenchResult, TaskScore
 from sld.cli import main
 from sld.gate import Baseline, GateError, check_gate
+from tests.sld.report_data import write_sft_corpus
 
 REPO = Path(__file__).resolve().parents[2]
 BASELINE = REPO / "bench" / "baseline.json"
@@ -101,6 +102,32 @@ def test_ci_gate_target_fails_on_a_worse_result_and_passes_on_the_baseline(tmp_p
     assert passed.returncode == 0, passed.stdout + passed.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("make") is None or shutil.which("sld") is None, reason="needs make and sld")
+def test_ci_bench_writes_the_report_and_the_gate_judges_it(tmp_path: Path) -> None:
+    corpus = write_sft_corpus(tmp_path)
+    artifacts = tmp_path / "artifacts"
+    lenient, strict = tmp_path / "lenient.json", tmp_path / "strict.json"
+    lenient.write_text(Baseline(method="sld", mean_r2=0.5, tolerance=0.05, tasks={"sft_scaling_law": 0.5})
+                       .model_dump_json())
+    strict.write_text(Baseline(method="sld", mean_r2=1.0, tolerance=0.0, tasks={"sft_scaling_law": 1.0})
+                      .model_dump_json())
+
+    def make(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args, f"ARTIFACTS={artifacts}",
+                               f"SLD_CORPUS={corpus}", "CI_TASKS=sft_scaling_law", "CI_BUDGET_S=5"],
+                              capture_output=True, text=True, timeout=600)
+
+    bench = make("ci-bench", f"CI_BASELINE={lenient}")
+    assert bench.returncode == 0, bench.stdout + bench.stderr
+    assert "PASS: mean R^2" in bench.stdout
+    for path in ("quick.json", "quick.md", "report/index.html", "report/report.md",
+                 "report/tasks/sft_scaling_law/index.html", "report/tasks/sft_scaling_law/figures/front.png"):
+        assert (artifacts / path).is_file(), path
+    gate = make("ci-gate", f"CI_BASELINE={strict}")
+    assert gate.returncode != 0 and "FAIL: mean R^2" in gate.stdout
+
+
 def test_ci_runs_the_tests_first_then_the_quick_bench_and_its_gate() -> None:
     script = (REPO / ".ci" / "run").read_text()
     commands = [line.strip() for line in script.splitlines() if line.strip().startswith("make ")]
@@ -110,7 +137,8 @@ def test_ci_runs_the_tests_first_then_the_quick_bench_and_its_gate() -> None:
     bench_recipe = makefile.split("\nci-bench:", 1)[1].split("\n\n", 1)[0]
     assert "$(QUICK_BENCH)" in bench_recipe and "ci-gate" in bench_recipe
     assert "--report $(ARTIFACTS)/report" in makefile
-    assert "sld gate $(QUICK_JSON) --baseline bench/baseline.json" in makefile
+    assert "CI_BASELINE ?= bench/baseline.json" in makefile
+    assert "sld gate $(QUICK_JSON) --baseline $(CI_BASELINE)" in makefile
 
 
 def test_research_workflow_discovers_on_a_dataset_in_the_repository_and_uploads_the_report() -> None:
