@@ -63,6 +63,9 @@ class EngineConfig(BaseModel):
         Validation NMSE is inflated by this share per constant when ranking.
     backend_time_s : float
         Time given to symbolic regression per target.
+    max_candidates : int, optional
+        Stop after this many evaluated candidates per target. Unlike the wall-clock budget, this limit gives the
+        same result on a fast or a busy machine (the quick CI benchmark relies on it).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -77,6 +80,7 @@ class EngineConfig(BaseModel):
     children_per_parent: int = Field(default=6, ge=1)
     complexity_penalty: float = Field(default=0.01, ge=0)
     backend_time_s: float = Field(default=30.0, gt=0)
+    max_candidates: int | None = Field(default=None, ge=1)
 
     def fit_config(self) -> FitConfig:
         """Return the constant-fit settings this search uses."""
@@ -384,6 +388,10 @@ def run_search(
             for proposer in extra_proposers:
                 proposals.extend(proposer(problem, state))
             fresh = deduplicate(proposals, state, problem.variables)
+            if config.max_candidates is not None:
+                fresh = fresh[: max(0, config.max_candidates - len(state.candidates))]
+                if not fresh:
+                    break
             for candidate in evaluator.evaluate(fresh, deadline):
                 state.candidates.append(candidate)
                 state.proposals[candidate.source] += 1

@@ -61,6 +61,8 @@ def markdown_table(result: BenchResult, corpus: str | None) -> str:
     show_default=True,
     help="With --method sld: symbolic-regression backend.",
 )
+@click.option("--max-candidates", type=click.IntRange(min=1),
+              help="With --method sld: stop each target's search after this many candidates (load-independent).")
 @click.option("--run-dir", type=click.Path(file_okay=False), help="With --method sld: keep each task's run here.")
 @click.option("--markdown", type=click.Path(dir_okay=False), help="Also write the Markdown table here.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the result JSON here.")
@@ -80,6 +82,7 @@ def command(
     budget_s: float,
     workers: int,
     backend: str,
+    max_candidates: int | None,
     run_dir: str | None,
     markdown: str | None,
     json_path: str | None,
@@ -90,7 +93,13 @@ def command(
     progress = lambda line: click.echo(line, err=True)  # noqa: E731
     if report_dir is not None and method == "sld" and run_dir is None:
         run_dir = str(Path(report_dir) / "runs")
-    engine = EngineConfig(budget_s=budget_s, workers=workers, seed=seed, backend=backend)  # type: ignore[arg-type]
+    engine = EngineConfig(
+        budget_s=budget_s,
+        workers=workers,
+        seed=seed,
+        backend=backend,  # type: ignore[arg-type]
+        max_candidates=max_candidates,
+    )
 
     def scorer(name: str) -> TaskScore:
         if method == "sld":

@@ -320,7 +320,7 @@ def plot_residuals(report: TaskReport, path: Path) -> Plot | None:
 def plot_front(report: TaskReport, path: Path) -> Plot | None:
     """Plot validation NMSE against the number of constants of every validated candidate, per target."""
     run = report.run
-    per_target = {target: [c for c in run.candidates(target) if c.status == "ok" and math.isfinite(c.validation_nmse)]
+    per_target = {target: [c for c in run.candidates(target) if c.status == "ok" and math.isfinite(c.validation_r2)]
                   for target in run.targets}
     if not any(per_target.values()):
         return None
@@ -341,7 +341,8 @@ def plot_front(report: TaskReport, path: Path) -> Plot | None:
         for ax, target in zip(axes, run.targets, strict=False):
             candidates = per_target[target]
             n = np.array([c.n_params for c in candidates], dtype=float)
-            error = np.maximum([c.validation_nmse for c in candidates], 1e-12)
+            # 1 - validation R^2 is the mean NMSE over the folds: the same measure for candidates and comparison laws.
+            error = np.maximum([1.0 - c.validation_r2 for c in candidates], 1e-12)
             jitter = rng.uniform(-0.15, 0.15, len(n))
             for source in sources:
                 mask = np.array([c.source == source for c in candidates])
@@ -357,7 +358,7 @@ def plot_front(report: TaskReport, path: Path) -> Plot | None:
             chosen = [c for c in candidates if c.expression == expressions[target]]
             if chosen:
                 c = min(chosen, key=lambda item: item.objective)
-                ax.scatter([c.n_params], [max(c.validation_nmse, 1e-12)], marker="*", s=260, color="gold",
+                ax.scatter([c.n_params], [max(1.0 - c.validation_r2, 1e-12)], marker="*", s=260, color="gold",
                            edgecolors="black", linewidths=0.8, zorder=5)
             shown = [float(v) for v in error]
             for offset, (law_report, marker) in enumerate(zip(report.laws[1:], ("D", "P", "X"), strict=False)):
@@ -365,9 +366,10 @@ def plot_front(report: TaskReport, path: Path) -> Plot | None:
                 index = run.targets.index(target)
                 if scores is not None and not scores.failed:
                     # Beside the chosen law's column, so that a comparison law with its score stays visible.
-                    ax.scatter([law_report.laws[index].n_params + 0.22 * (offset + 1)], [max(scores.nmse, 1e-12)],
+                    error_value = max(1.0 - scores.r2, 1e-12)
+                    ax.scatter([law_report.laws[index].n_params + 0.22 * (offset + 1)], [error_value],
                                marker=marker, s=70, color="white", edgecolors="black", linewidths=1.2, zorder=6)
-                    shown.append(max(scores.nmse, 1e-12))
+                    shown.append(error_value)
             ax.set_yscale("log")
             if shown:
                 ax.set_ylim(min(shown) / 1.6, max(shown) * 1.6)
@@ -375,7 +377,7 @@ def plot_front(report: TaskReport, path: Path) -> Plot | None:
             span = [*n.tolist(), *extra_n]
             ax.set_xlim(min(span) - 0.6, max(span) + 0.6)
             ax.set_xlabel("constants per group")
-            ax.set_ylabel("validation NMSE")
+            ax.set_ylabel("validation error (1 − R²)")
             rejected = sum(1 for c in run.candidates(target) if c.status != "ok")
             title = f"{len(candidates)} validated, {rejected} rejected or failed"
             ax.set_title(title if len(run.targets) == 1 else f"{target}: {title}")
@@ -390,9 +392,10 @@ def plot_front(report: TaskReport, path: Path) -> Plot | None:
                                   label=f"{law_report.name} law"))
         figure.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4))
     return Plot(path, "Candidate front",
-                "Every validated candidate: its validation error (mean NMSE over the extrapolation folds inside "
-                "the training rows; lower is better) against its constants per group, coloured by where it was "
-                "proposed. The search chooses by this error with a small penalty per constant.")
+                "Every validated candidate: its validation error (1 − R², i.e. the mean NMSE over the extrapolation "
+                "folds inside the training rows; lower is better) against its constants per group, coloured by "
+                "where it was proposed. The search ranks by its objective (candidates.jsonl), which also weighs "
+                "the worst fold and the number of constants.")
 
 
 def plot_bench_summary(rows: Sequence[tuple[str, dict[str, float | None]]], path: Path) -> Plot:

@@ -84,7 +84,7 @@ def anchors_table(report: TaskReport) -> Table | None:
 
 
 def candidates_table(report: TaskReport, target: str, top: int = 10) -> Table:
-    """Return the best validated candidates of a target, as the search ranked them."""
+    """Return the best validated candidates of a target, as the search ranked them (by its objective)."""
     from sld.search.engine import SearchState
 
     state = SearchState(candidates=report.run.candidates(target))
@@ -92,9 +92,9 @@ def candidates_table(report: TaskReport, target: str, top: int = 10) -> Table:
     rows = []
     for rank, candidate in enumerate(state.ranked()[:top], start=1):
         mark = " (chosen)" if candidate.expression == chosen else ""
-        rows.append([f"{rank}{mark}", number(candidate.validation_r2), number(candidate.validation_nmse),
+        rows.append([f"{rank}{mark}", number(candidate.validation_r2), number(candidate.objective),
                      str(candidate.n_params), candidate.source, candidate.expression])
-    return Table(["rank", "validation R²", "validation NMSE", "constants", "source", "expression"], rows)
+    return Table(["rank", "validation R²", "search objective", "constants", "source", "expression"], rows)
 
 
 def provenance_table(report: TaskReport) -> Table:

@@ -94,3 +94,11 @@ def test_no_valid_law_is_a_clear_error():
     state = SearchState(candidates=[Candidate(expression="a*N", source="test", reason="hopeless: training R^2 -3")])
     with pytest.raises(SearchError, match="passed validation"):
         finalize(_power_law_problem(), state, EngineConfig(**FAST))
+
+
+def test_candidate_cap_ends_the_search_whatever_the_machine_speed():
+    config = EngineConfig(budget_s=600, evolution_rounds=3, max_candidates=7, **FAST)
+    outcome = run_search(_power_law_problem(), config)
+    assert len(outcome.state.candidates) == 7
+    again = run_search(_power_law_problem(), config)
+    assert [c.expression for c in again.state.candidates] == [c.expression for c in outcome.state.candidates]
