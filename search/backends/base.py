@@ -246,3 +246,40 @@ def select_diverse(proposals: Sequence[ProposedLaw], n_laws: int) -> list[Propos
         chosen.extend(layer[: n_laws - len(chosen)])
         remaining = rest
     return chosen
+
+
+class LawSearchBackend:
+    """Shared ``propose`` of the backends: the texts of ``propose_laws``, whose laws also carry fitted inits."""
+
+    name: str
+
+    def propose_laws(
+        self,
+        X: Array,
+        y: Array,
+        variables: Sequence[str],
+        *,
+        max_params: int,
+        n_laws: int = 20,
+        seed: int = 0,
+        time_limit_s: float = 30.0,
+    ) -> list[ProposedLaw]:
+        """Search law forms (each backend implements this)."""
+        raise NotImplementedError
+
+    def propose(
+        self,
+        X: Array,
+        y: Array,
+        variables: Sequence[str],
+        *,
+        max_params: int,
+        n_laws: int = 20,
+        seed: int = 0,
+        time_limit_s: float = 30.0,
+    ) -> list[str]:
+        """Return up to ``n_laws`` law texts with at most ``max_params`` constants (see ``propose_laws``)."""
+        laws = self.propose_laws(
+            X, y, variables, max_params=max_params, n_laws=n_laws, seed=seed, time_limit_s=time_limit_s
+        )
+        return [law.expression for law in laws]

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sld.search.backends.base import (
     Array,
     InputTransform,
+    LawSearchBackend,
     ProposedLaw,
     check_data,
     make_proposal,
@@ -77,7 +78,7 @@ class OperonConfig(BaseModel):
     max_rows: int = Field(default=400, ge=10)
 
 
-class OperonBackend:
+class OperonBackend(LawSearchBackend):
     """Structure search with ``pyoperon.sklearn.SymbolicRegressor`` (single-threaded, seeded).
 
     Parameters
@@ -90,23 +91,6 @@ class OperonBackend:
 
     def __init__(self, config: OperonConfig | None = None) -> None:
         self.config = config or OperonConfig()
-
-    def propose(
-        self,
-        X: Array,
-        y: Array,
-        variables: Sequence[str],
-        *,
-        max_params: int,
-        n_laws: int = 20,
-        seed: int = 0,
-        time_limit_s: float = 30.0,
-    ) -> list[str]:
-        """Return up to ``n_laws`` law texts with at most ``max_params`` constants (see `propose_laws`)."""
-        laws = self.propose_laws(
-            X, y, variables, max_params=max_params, n_laws=n_laws, seed=seed, time_limit_s=time_limit_s
-        )
-        return [law.expression for law in laws]
 
     def propose_laws(
         self,

@@ -25,6 +25,7 @@ from sld.search.backends.base import (
     Array,
     BackendUnavailable,
     InputTransform,
+    LawSearchBackend,
     ProposedLaw,
     check_data,
     make_proposal,
@@ -94,7 +95,7 @@ class PySRConfig(BaseModel):
     log_span: float = Field(default=3.0, gt=1.0)
 
 
-class PySRBackend:
+class PySRBackend(LawSearchBackend):
     """Structure search with ``pysr.PySRRegressor`` (serial and deterministic for a seed).
 
     Parameters
@@ -113,23 +114,6 @@ class PySRBackend:
     def __init__(self, config: PySRConfig | None = None) -> None:
         check_available()
         self.config = config or PySRConfig()
-
-    def propose(
-        self,
-        X: Array,
-        y: Array,
-        variables: Sequence[str],
-        *,
-        max_params: int,
-        n_laws: int = 20,
-        seed: int = 0,
-        time_limit_s: float = 30.0,
-    ) -> list[str]:
-        """Return up to ``n_laws`` law texts with at most ``max_params`` constants (see `propose_laws`)."""
-        laws = self.propose_laws(
-            X, y, variables, max_params=max_params, n_laws=n_laws, seed=seed, time_limit_s=time_limit_s
-        )
-        return [law.expression for law in laws]
 
     def propose_laws(
         self,
