@@ -63,6 +63,9 @@ class EngineConfig(BaseModel):
         Validation NMSE is inflated by this share per constant when ranking.
     backend_time_s : float
         Time given to symbolic regression per target.
+    near_tie : float
+        Candidates within this relative margin of the best objective are near-ties; among them the final choice
+        prefers literature families, then fewer constants (see ``SearchState.preferred``).
     max_candidates : int, optional
         Stop after this many evaluated candidates per target. Unlike the wall-clock budget, this limit gives the
         same result on a fast or a busy machine (the quick CI benchmark relies on it).
@@ -81,6 +84,7 @@ class EngineConfig(BaseModel):
     complexity_penalty: float = Field(default=0.01, ge=0)
     backend_time_s: float = Field(default=30.0, gt=0)
     max_candidates: int | None = Field(default=None, ge=1)
+    near_tie: float = Field(default=0.1, ge=0)
 
     def fit_config(self) -> FitConfig:
         """Return the constant-fit settings this search uses."""
@@ -112,6 +116,22 @@ class SearchState:
     def seen_keys(self) -> set[str]:
         """Return the canonical keys already evaluated."""
         return {candidate.key for candidate in self.candidates if candidate.key}
+
+    def preferred(self, tolerance: float) -> list[Candidate]:
+        """Return the validated candidates in the order the final choice tries them.
+
+        Candidates whose objective is within ``tolerance`` (relative) of the best are near-ties that the
+        validation folds cannot separate; among them a literature family wins over a generated form, then fewer
+        constants, then the objective. A published form carries knowledge of how laws behave beyond the data
+        that a few folds cannot check, and generated forms that edge ahead by a little tend to extrapolate worse.
+        """
+        ranked = self.ranked()
+        if not ranked:
+            return ranked
+        threshold = ranked[0].objective * (1.0 + tolerance)
+        near = [c for c in ranked if c.objective <= threshold]
+        near.sort(key=lambda c: (c.source != "family", c.n_params, c.objective, c.expression))
+        return near + [c for c in ranked if c.objective > threshold]
 
     def ranked(self) -> list[Candidate]:
         """Return the validated candidates, best first (objective, then fewer constants, then text)."""
@@ -322,7 +342,7 @@ def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tupl
         )
     fit_config = config.fit_config()
     folds = make_folds(problem, config.seed)
-    for best in ranked:
+    for best in state.preferred(config.near_tie):
         proposal = Proposal(best.expression, source=best.source, bounds=best.bounds)
         checked, fit = evaluate_proposal(problem, proposal, folds, config=fit_config,
                                          complexity_penalty=config.complexity_penalty)

@@ -102,3 +102,20 @@ def test_candidate_cap_ends_the_search_whatever_the_machine_speed():
     assert len(outcome.state.candidates) == 7
     again = run_search(_power_law_problem(), config)
     assert [c.expression for c in again.state.candidates] == [c.expression for c in outcome.state.candidates]
+
+
+def test_near_ties_prefer_a_literature_family_then_fewer_constants():
+    def candidate(expression, source, n_params, objective):
+        return Candidate(expression=expression, source=source, n_params=n_params, status="ok", objective=objective)
+
+    state = SearchState(
+        candidates=[
+            candidate("generated", "evolution", 3, 0.100),
+            candidate("family, 5 constants", "family", 5, 0.105),
+            candidate("family, 4 constants", "family", 4, 0.108),
+            candidate("family, far behind", "family", 2, 0.200),
+        ]
+    )
+    order = [c.expression for c in state.preferred(0.1)]
+    assert order == ["family, 4 constants", "family, 5 constants", "generated", "family, far behind"]
+    assert [c.expression for c in state.preferred(0.0)][0] == "generated"
