@@ -118,4 +118,4 @@ def test_near_ties_prefer_a_literature_family_then_fewer_constants():
     )
     order = [c.expression for c in state.preferred(0.1)]
     assert order == ["family, 4 constants", "family, 5 constants", "generated", "family, far behind"]
-    assert [c.expression for c in state.preferred(0.0)][0] == "generated"
+    assert state.preferred(0.0)[0].expression == "generated"
