@@ -37,7 +37,7 @@ from sld.search.families import Proposal, family_proposals
 from sld.search.fitting import FitConfig, GroupedFit
 from sld.search.profile import DataProfile, profile_data
 from sld.search.selection import Fold, check_extrapolation, extrapolation_folds
-from sld.search.warm_fits import fit_groups_warm
+from sld.search.warm_fits import fit_groups_warm, group_params
 
 
 class EngineConfig(BaseModel):
@@ -163,15 +163,19 @@ def _init_worker(problem: Problem, folds: list[Fold], config: EngineConfig) -> N
     _WORKER_CONTEXT.update(problem=problem, folds=folds, config=config)
 
 
+def _evaluate(problem: Problem, folds: list[Fold], config: EngineConfig, proposal: Proposal) -> Candidate:
+    candidate, _ = evaluate_proposal(
+        problem, proposal, folds, config=config.fit_config(), complexity_penalty=config.complexity_penalty
+    )
+    return candidate
+
+
 def _evaluate_in_worker(proposal: Proposal) -> Candidate:
     problem = _WORKER_CONTEXT["problem"]
     folds = _WORKER_CONTEXT["folds"]
     config = _WORKER_CONTEXT["config"]
     assert isinstance(problem, Problem) and isinstance(config, EngineConfig) and isinstance(folds, list)
-    candidate, _ = evaluate_proposal(
-        problem, proposal, folds, config=config.fit_config(), complexity_penalty=config.complexity_penalty
-    )
-    return candidate
+    return _evaluate(problem, folds, config, proposal)
 
 
 class Evaluator:
@@ -199,14 +203,7 @@ class Evaluator:
             for proposal in proposals:
                 if time.monotonic() > deadline:
                     break
-                candidate, _ = evaluate_proposal(
-                    self.problem,
-                    proposal,
-                    self.folds,
-                    config=self.config.fit_config(),
-                    complexity_penalty=self.config.complexity_penalty,
-                )
-                results.append(candidate)
+                results.append(_evaluate(self.problem, self.folds, self.config, proposal))
             return results
         futures = [self._pool.submit(_evaluate_in_worker, proposal) for proposal in proposals]
         results = []
@@ -344,19 +341,27 @@ def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tupl
     folds = make_folds(problem, config.seed)
     for best in state.preferred(config.near_tie):
         proposal = Proposal(best.expression, source=best.source, bounds=best.bounds)
-        checked, fit = evaluate_proposal(problem, proposal, folds, config=fit_config,
-                                         complexity_penalty=config.complexity_penalty)
+        checked, fit = evaluate_proposal(
+            problem, proposal, folds, config=fit_config, complexity_penalty=config.complexity_penalty
+        )
         if checked.status == "ok" and fit is not None:
             break
     else:  # no candidate reproduced (cannot happen with a deterministic fitter): fail clearly
         raise SearchError(f"No validated law for target '{problem.target}' could be refitted.")
     law = law_from_proposal(proposal, problem.variables)
-    warm = {name: result.params for name, result in fit.fits.items() if result.params is not None}
-    refit = fit_groups_warm(law, problem.X, problem.y, problem.groups,
-                            config=FitConfig(n_starts=2 * config.n_starts, seed=config.seed + 1), initial=warm)
-    if _train_mse(law, refit, problem) < _train_mse(law, fit, problem) and check_extrapolation(
-        law, refit, problem.X, problem.y, problem.groups, problem.region
-    ) is None:
+    warm = group_params(fit)
+    refit = fit_groups_warm(
+        law,
+        problem.X,
+        problem.y,
+        problem.groups,
+        config=FitConfig(n_starts=2 * config.n_starts, seed=config.seed + 1),
+        initial=warm,
+    )
+    if (
+        _train_mse(law, refit, problem) < _train_mse(law, fit, problem)
+        and check_extrapolation(law, refit, problem.X, problem.y, problem.groups, problem.region) is None
+    ):
         fit = refit
     return best, law, fit
 

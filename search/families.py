@@ -331,7 +331,7 @@ def _saturation_families(profile: DataProfile, max_params: int) -> Iterator[Prop
             bounds=n.bounds,
             rationale="returns of repeated data decay exponentially (Muennighoff et al.)",
         )
-        if 5 + 2 * len(rest) + 1 <= max_params and not all(b is None for b in rest):
+        if rest and 5 + 2 * len(rest) + 1 <= max_params:
             n = _Namer()
             terms = [f"{n.coefficient()} * {_scaled(v)}**(-{n.exponent()})" for v in [*rest, big]]
             ratio = f"({big.name} / {small.name})"

@@ -265,8 +265,8 @@ def _search_target(
 ) -> SearchOutcome:
     if state is not None:
         progress(f"{problem.target}: resuming with {len(state.candidates)} earlier candidates")
-        # Resume at the round after the last complete one: rounds are cheap to re-propose, and dedup skips
-        # everything already evaluated.
+        # Replay the rounds from the first: their proposals are deterministic and cheap to make again, and
+        # deduplication skips everything already evaluated, so only unevaluated candidates are fitted.
         state.round = 0
 
     def record(candidate: Candidate) -> None:
