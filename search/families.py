@@ -345,34 +345,63 @@ def _saturation_families(profile: DataProfile, max_params: int) -> Iterator[Prop
 
 def _optimum_families(profile: DataProfile, max_params: int) -> Iterator[Proposal]:
     # A hyperparameter has an optimum whose location moves as a power of the scale variables, with a quadratic
-    # penalty in log-space around it (hyperparameter scaling laws, e.g. Li et al. 2025).
+    # penalty in log-space around it (hyperparameter scaling laws, e.g. Li et al. 2025). An optimum may also move
+    # with another hyperparameter: the best learning rate grows with the batch size (Goyal et al. 2017;
+    # McCandlish et al. 2018).
     optima = [v for v in profile.variables if v.trend == "optimum" and v.minimum > 0]
     if not optima:
         return
     bases = [v for v in _scales(profile) if v not in optima]
     for base_subset in _subsets(bases, len(bases)):
-        shift_choices = [[*list(_subsets(base_subset, len(base_subset))), ()] for _ in optima]
-        yielded = 0
-        for shifts in itertools.product(*shift_choices):
-            n = _Namer()
-            base = [f"{n.coefficient()} * {_scaled(v)}**(-{n.exponent()})" for v in base_subset]
-            base.append(n.coefficient(_offset_bound(profile)))
-            penalties = []
-            for h, movers in zip(optima, shifts, strict=True):
-                shift = " + ".join(
-                    [n.named("o", (-20, 20, 0.0)), *(f"{n.named('p', (-2, 2, 0.0))} * {_log(v)}" for v in movers)]
-                )
-                penalties.append(f"{n.named('w', (0, float('inf'), 0.01))} * ({_log(h)} - ({shift}))**2")
-            if len(n.bounds) <= max_params:
-                yield Proposal(
-                    " + ".join(base + penalties),
-                    family="moving optimum",
-                    bounds=n.bounds,
-                    rationale="quadratic in log around an optimum that moves with scale",
-                )
-                yielded += 1
-            if yielded >= 12:
-                break
+        mover_choices = [
+            [*_subsets([*base_subset, *(o for o in optima if o is not h)], len(base_subset) + len(optima)), ()]
+            for h in optima
+        ]
+        forms: list[tuple[int, Proposal]] = []
+        for shifts in itertools.product(*mover_choices):
+            if _mutually_coupled(optima, shifts):
+                continue  # each moving with the other only re-parametrises one coupled quadratic
+            proposal = _moving_optimum(profile, base_subset, optima, shifts)
+            if len(proposal.bounds) <= max_params:
+                forms.append((len(proposal.bounds), proposal))
+        # The richest forms the budget allows first; the cap keeps the count of slow, large fits in check.
+        forms.sort(key=lambda item: -item[0])
+        yield from (proposal for _, proposal in forms[:_OPTIMUM_FORMS_PER_BASE])
+
+
+_OPTIMUM_FORMS_PER_BASE = 16
+
+
+def _mutually_coupled(
+    optima: Sequence[VariableProfile], shifts: Sequence[tuple[VariableProfile, ...]]
+) -> bool:
+    for (i, first), (j, second) in itertools.combinations(enumerate(optima), 2):
+        if second in shifts[i] and first in shifts[j]:
+            return True
+    return False
+
+
+def _moving_optimum(
+    profile: DataProfile,
+    base_subset: Sequence[VariableProfile],
+    optima: Sequence[VariableProfile],
+    shifts: Sequence[tuple[VariableProfile, ...]],
+) -> Proposal:
+    n = _Namer()
+    base = [f"{n.coefficient()} * {_scaled(v)}**(-{n.exponent()})" for v in base_subset]
+    base.append(n.coefficient(_offset_bound(profile)))
+    penalties = []
+    for h, movers in zip(optima, shifts, strict=True):
+        shift = " + ".join(
+            [n.named("o", (-20, 20, 0.0)), *(f"{n.named('p', (-2, 2, 0.0))} * {_log(v)}" for v in movers)]
+        )
+        penalties.append(f"{n.named('w', (0, float('inf'), 0.01))} * ({_log(h)} - ({shift}))**2")
+    return Proposal(
+        " + ".join(base + penalties),
+        family="moving optimum",
+        bounds=n.bounds,
+        rationale="quadratic in log around an optimum that moves with scale and with the other hyperparameters",
+    )
 
 
 def _mixture_families(profile: DataProfile, max_params: int) -> Iterator[Proposal]:

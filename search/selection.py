@@ -209,11 +209,14 @@ class ProbeRegion:
         the column's span.
     monotone : dict
         Column index -> expected trend of the target in it.
+    optima : tuple of int
+        Columns in which the target has an interior minimum (e.g. the learning rate): the law must have one too.
     """
 
     axis_columns: tuple[int, ...] = ()
     factors: tuple[float, ...] = (1.5, 2.0, 4.0)
     monotone: Mapping[int, Trend] = field(default_factory=dict)
+    optima: tuple[int, ...] = ()
 
 
 def _moved(X: FloatArray, column: int, factor: float) -> FloatArray:
@@ -238,7 +241,8 @@ def check_extrapolation(
 
     Checks, on every training row moved outward along the axis by each factor: predictions are finite; they stay
     within ``EXPLOSION_SPANS`` target ranges of the observed range (no blow-up); they move monotonically with the factor
-    (no oscillation between the probes); declared trends hold between a row and its moved copies.
+    (no oscillation between the probes); declared trends hold between a row and its moved copies; and in each
+    declared optimum column, the law has its minimum inside the observed range for most rows.
     """
     span = float(np.ptp(y)) or 1.0
     # Up to four times the scale, a trustworthy law stays within a few target spans of what was observed.
@@ -263,4 +267,31 @@ def check_extrapolation(
             wrong = change > 1e-3 if trend == "decreasing" else change < -1e-3
             if np.mean(wrong) > 0.1:
                 return f"breaks the declared {trend} trend in column {column}"
+        for column in region.optima:
+            if _interior_minimum_share(law, fit, X, groups, column) < OPTIMUM_SHARE:
+                return f"has no interior minimum in column {column}, where the target has an optimum"
     return None
+
+
+# Share of rows whose law curve must turn inside the observed range of a declared optimum column.
+OPTIMUM_SHARE = 0.5
+
+
+def _interior_minimum_share(law: Law, fit: GroupedFit, X: FloatArray, groups: StrArray, column: int) -> float:
+    # Sweep the column over its observed range at every row's other values; an interior argmin means a U-shape.
+    values = X[:, column]
+    low, high = float(values.min()), float(values.max())
+    if low > 0 and high / low > 3:
+        grid = np.geomspace(low, high, 9)
+    else:
+        grid = np.linspace(low, high, 9)
+    curves = []
+    for value in grid:
+        swept = X.copy()
+        swept[:, column] = value
+        curves.append(fit.predict(law, swept, groups))
+    stacked = np.vstack(curves)
+    if not np.all(np.isfinite(stacked)):
+        return 0.0
+    lowest = np.argmin(stacked, axis=0)
+    return float(np.mean((lowest > 0) & (lowest < grid.size - 1)))

@@ -41,6 +41,7 @@ def task_problems(task: Task, train: SplitArrays, *, max_params: int | None = No
     region = ProbeRegion(
         axis_columns=tuple(task.features.index(name) for name in task.extrapolation_axis),
         monotone={task.features.index(name): trend for name, trend in task.monotone.items()},
+        optima=tuple(task.features.index(name) for name in task.optima),
     )
     order = scale_order(task, train.X)
     return [

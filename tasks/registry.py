@@ -95,6 +95,8 @@ _SLDBENCH_TASKS: tuple[Task, ...] = (
         max_params=12,
         # The test rows are the largest model trained on the most tokens: beyond the training rows in N * D.
         extrapolation_axis=("non_embedding_param_size", "data_size"),
+        # Loss is U-shaped in the learning rate and in the batch size (Li et al. 2025; McCandlish et al. 2018).
+        optima=("lr", "bsz"),
         description="Final loss of dense models as a function of learning rate, batch size, training tokens and "
         "non-embedding parameters; the test rows are the largest model trained longest.",
         citation="Li et al. 2025, Predictable Scale (Step Law)",

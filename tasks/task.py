@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Trend = Literal["increasing", "decreasing"]
 
@@ -30,6 +30,9 @@ class Task(BaseModel):
         random rather than ordered).
     monotone : dict of str to {"increasing", "decreasing"}
         Expected trend of every target in a feature, where the literature agrees on one.
+    optima : tuple of str
+        Features in which the target has an interior minimum (hyperparameters such as the learning rate, where the
+        literature agrees that loss is U-shaped): a law monotone in one of them is rejected.
     extra_columns : tuple of str
         Columns the data carries beside group, features and targets (kept for reports, never fitted).
     description : str
@@ -47,7 +50,25 @@ class Task(BaseModel):
     max_params: int = Field(ge=1)
     extrapolation_axis: tuple[str, ...] = ()
     monotone: dict[str, Trend] = Field(default_factory=dict)
+    optima: tuple[str, ...] = ()
     extra_columns: tuple[str, ...] = ()
     description: str = ""
     citation: str = ""
     is_sldbench: bool = False
+
+    @model_validator(mode="after")
+    def _named_features_exist(self) -> Task:
+        # A misspelt feature in the axis, a trend or an optimum would otherwise fail deep inside a search.
+        named = {
+            "extrapolation_axis": self.extrapolation_axis,
+            "monotone": tuple(self.monotone),
+            "optima": self.optima,
+        }
+        for field_name, names in named.items():
+            unknown = [name for name in names if name not in self.features]
+            if unknown:
+                raise ValueError(
+                    f"{field_name} names {', '.join(unknown)}, not among the features ({', '.join(self.features)}); "
+                    "use feature names."
+                )
+        return self

@@ -70,3 +70,17 @@ def test_declared_trend_is_enforced():
     assert check_extrapolation(law, fit, x[:, None], y, groups, ProbeRegion(monotone={0: "decreasing"})) is None
     reason = check_extrapolation(law, fit, x[:, None], y, groups, ProbeRegion(monotone={0: "increasing"}))
     assert reason is not None and "increasing" in reason
+
+
+def test_declared_optimum_rejects_a_law_monotone_in_it():
+    x = np.geomspace(1e-4, 1e-2, 15)
+    y = 2 + 0.05 * np.log(x / 1e-3) ** 2
+    groups = np.full(x.size, "g")
+    region = ProbeRegion(optima=(0,))
+    u_shape = parse_law("a + b * (log(x) - c)**2", ("x",))
+    fit = fit_law_grouped(u_shape, x[:, None], y, groups, config=FitConfig(seed=0))
+    assert check_extrapolation(u_shape, fit, x[:, None], y, groups, region) is None
+    monotone = parse_law("a + b * x**(-c)", ("x",))
+    fit = fit_law_grouped(monotone, x[:, None], y, groups, config=FitConfig(seed=0))
+    reason = check_extrapolation(monotone, fit, x[:, None], y, groups, region)
+    assert reason is not None and "interior minimum" in reason

@@ -1,6 +1,7 @@
 import pytest
 
 from sld.tasks import TaskDefinitionError, TaskNotFound, generic_task, get_task, list_tasks
+from sld.tasks.task import Task
 
 BUDGETS = {
     "parallel_scaling_law": 4,
@@ -62,3 +63,15 @@ def test_generic_task_defaults_axis_to_first_feature():
 def test_generic_task_bad_definitions(kwargs, fragment):
     with pytest.raises(TaskDefinitionError, match=fragment):
         generic_task(name="mine", **kwargs)
+
+
+def test_lr_bsz_declares_its_hyperparameter_optima():
+    assert get_task("lr_bsz_scaling_law").optima == ("lr", "bsz")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("optima", ("lr",)), ("monotone", {"lr": "decreasing"}), ("extrapolation_axis", ("lr",))]
+)
+def test_task_fields_must_name_features(field, value):
+    with pytest.raises(ValueError, match=f"{field} names lr"):
+        Task(name="t", features=("N",), targets=("y",), max_params=3, **{field: value})
