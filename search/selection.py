@@ -281,10 +281,8 @@ def _interior_minimum_share(law: Law, fit: GroupedFit, X: FloatArray, groups: St
     # Sweep the column over its observed range at every row's other values; an interior argmin means a U-shape.
     values = X[:, column]
     low, high = float(values.min()), float(values.max())
-    if low > 0 and high / low > 3:
-        grid = np.geomspace(low, high, 9)
-    else:
-        grid = np.linspace(low, high, 9)
+    spans_decades = low > 0 and high / low > 3
+    grid = np.geomspace(low, high, 9) if spans_decades else np.linspace(low, high, 9)
     curves = []
     for value in grid:
         swept = X.copy()
