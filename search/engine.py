@@ -64,8 +64,9 @@ class EngineConfig(BaseModel):
     backend_time_s : float
         Time given to symbolic regression per target.
     near_tie : float
-        Candidates within this relative margin of the best objective are near-ties; among them the final choice
-        prefers literature families, then fewer constants (see ``SearchState.preferred``).
+        Candidates within this relative margin of the best objective (or within one standard error of its fold
+        errors) are near-ties; among them the final choice prefers literature families, then the objective (see
+        ``SearchState.preferred``).
     max_candidates : int, optional
         Stop after this many evaluated candidates per target. Unlike the wall-clock budget, this limit gives the
         same result on a fast or a busy machine (the quick CI benchmark relies on it).
@@ -120,23 +121,36 @@ class SearchState:
     def preferred(self, tolerance: float) -> list[Candidate]:
         """Return the validated candidates in the order the final choice tries them.
 
-        Candidates whose objective is within ``tolerance`` (relative) of the best are near-ties that the
-        validation folds cannot separate; among them a literature family wins over a generated form, then fewer
-        constants, then the objective. A published form carries knowledge of how laws behave beyond the data
-        that a few folds cannot check, and generated forms that edge ahead by a little tend to extrapolate worse.
+        Near-ties are candidates the validation folds cannot separate from the best: within ``tolerance``
+        (relative) of its objective, or within one standard error of its fold errors (Breiman's one-standard-error
+        rule: with few folds, an edge smaller than the folds' own spread is noise, and the more candidates a
+        search tries, the more such lucky edges it finds). Among near-ties a literature family wins over a
+        generated form, then the objective decides: a published form carries knowledge of how laws behave beyond
+        the data that a few folds cannot check.
         """
         ranked = self.ranked()
         if not ranked:
             return ranked
-        threshold = ranked[0].objective * (1.0 + tolerance)
-        near = [c for c in ranked if c.objective <= threshold]
-        near.sort(key=lambda c: (c.source != "family", c.n_params, c.objective, c.expression))
-        return near + [c for c in ranked if c.objective > threshold]
+        best = ranked[0]
+        threshold = best.objective * (1.0 + tolerance)
+        error_threshold = best.validation_nmse + fold_standard_error(best)
+        near = [c for c in ranked if c.objective <= threshold or c.validation_nmse <= error_threshold]
+        near.sort(key=lambda c: (c.source != "family", c.objective, c.n_params, c.expression))
+        chosen = {id(c) for c in near}
+        return near + [c for c in ranked if id(c) not in chosen]
 
     def ranked(self) -> list[Candidate]:
         """Return the validated candidates, best first (objective, then fewer constants, then text)."""
         ok = [c for c in self.candidates if c.status == "ok"]
         return sorted(ok, key=lambda c: (c.objective, c.n_params, c.expression))
+
+
+def fold_standard_error(candidate: Candidate) -> float:
+    """Return the standard error of a candidate's mean validation error over its folds (0 with one fold)."""
+    errors = np.array([1.0 - r2 for r2 in candidate.fold_r2])
+    if errors.size < 2:
+        return 0.0
+    return float(errors.std(ddof=1) / np.sqrt(errors.size))
 
 
 @dataclass

@@ -104,9 +104,17 @@ def test_candidate_cap_ends_the_search_whatever_the_machine_speed():
     assert [c.expression for c in again.state.candidates] == [c.expression for c in outcome.state.candidates]
 
 
-def test_near_ties_prefer_a_literature_family_then_fewer_constants():
+def test_near_ties_prefer_a_literature_family_then_the_objective():
     def candidate(expression, source, n_params, objective):
-        return Candidate(expression=expression, source=source, n_params=n_params, status="ok", objective=objective)
+        return Candidate(
+            expression=expression,
+            source=source,
+            n_params=n_params,
+            status="ok",
+            objective=objective,
+            validation_nmse=objective,
+            fold_r2=(1 - objective, 1 - objective),
+        )
 
     state = SearchState(
         candidates=[
@@ -117,5 +125,19 @@ def test_near_ties_prefer_a_literature_family_then_fewer_constants():
         ]
     )
     order = [c.expression for c in state.preferred(0.1)]
-    assert order == ["family, 4 constants", "family, 5 constants", "generated", "family, far behind"]
+    assert order == ["family, 5 constants", "family, 4 constants", "generated", "family, far behind"]
     assert state.preferred(0.0)[0].expression == "generated"
+
+
+def test_one_standard_error_of_the_folds_widens_the_near_ties():
+    noisy_best = Candidate(
+        "generated", source="evolution", status="ok", objective=0.20, validation_nmse=0.20, fold_r2=(0.95, 0.65)
+    )
+    family = Candidate("family", source="family", status="ok", objective=0.30, validation_nmse=0.30, fold_r2=(0.7, 0.7))
+    state = SearchState(candidates=[noisy_best, family])
+    # Fold errors 0.05 and 0.35: standard error 0.15, so 0.30 is within one error of 0.20 and the family wins.
+    assert state.preferred(0.1)[0].expression == "family"
+    steady_best = Candidate(
+        "generated", source="evolution", status="ok", objective=0.20, validation_nmse=0.20, fold_r2=(0.8, 0.8)
+    )
+    assert SearchState(candidates=[steady_best, family]).preferred(0.1)[0].expression == "generated"
