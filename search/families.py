@@ -372,9 +372,7 @@ def _optimum_families(profile: DataProfile, max_params: int) -> Iterator[Proposa
 _OPTIMUM_FORMS_PER_BASE = 16
 
 
-def _mutually_coupled(
-    optima: Sequence[VariableProfile], shifts: Sequence[tuple[VariableProfile, ...]]
-) -> bool:
+def _mutually_coupled(optima: Sequence[VariableProfile], shifts: Sequence[tuple[VariableProfile, ...]]) -> bool:
     for (i, first), (j, second) in itertools.combinations(enumerate(optima), 2):
         if second in shifts[i] and first in shifts[j]:
             return True
