@@ -160,6 +160,7 @@ def proposal_record(proposal: Proposal) -> Record:
         "expression": proposal.expression, "source": proposal.source, "family": proposal.family,
         "rationale": proposal.rationale,
         "bounds": {name: [_plain(value) for value in bound] for name, bound in proposal.bounds.items()},
+        "shared": list(proposal.shared),
     }
 
 
@@ -167,7 +168,8 @@ def proposal_from_record(record: Mapping[str, Any]) -> Proposal:
     """Rebuild a :class:`~sld.search.families.Proposal` from :func:`proposal_record` output."""
     bounds = {str(name): (float(lo), float(hi), float(init)) for name, (lo, hi, init) in record["bounds"].items()}
     return Proposal(expression=str(record["expression"]), source=str(record["source"]),
-                    family=str(record.get("family", "")), bounds=bounds, rationale=str(record.get("rationale", "")))
+                    family=str(record.get("family", "")), bounds=bounds, rationale=str(record.get("rationale", "")),
+                    shared=tuple(str(name) for name in record.get("shared", ())))
 
 
 def _plain(value: float) -> float | str:

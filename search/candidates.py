@@ -19,6 +19,7 @@ from sld.search.families import Proposal
 from sld.search.fitting import FitConfig, GroupedFit
 from sld.search.scoring import score_predictions
 from sld.search.selection import Fold, ProbeRegion, check_extrapolation, validate_law
+from sld.search.shared_fits import effective_params, shared_identity
 from sld.search.warm_fits import fit_groups_warm
 
 FloatArray = NDArray[np.float64]
@@ -83,6 +84,12 @@ class Candidate:
     seconds: float = 0.0
     rationale: str = ""
     bounds: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    shared: tuple[str, ...] = ()
+
+    @property
+    def identity(self) -> str:
+        """The expression together with its shared constants: what makes two candidates the same proposal."""
+        return shared_identity(self.expression, self.shared)
 
     def as_record(self) -> dict[str, object]:
         """Return a JSON-ready dictionary (non-finite numbers become ``None``)."""
@@ -91,6 +98,7 @@ class Candidate:
             if isinstance(value, float) and not math.isfinite(value):
                 record[name] = None
         record["fold_r2"] = list(self.fold_r2)
+        record["shared"] = list(self.shared)
         record["bounds"] = {name: [_json_number(v) for v in bound] for name, bound in self.bounds.items()}
         return record
 
@@ -136,6 +144,7 @@ def candidate_from_record(record: Mapping[str, object]) -> Candidate:
         seconds=_number(record.get("seconds"), 0.0),
         rationale=str(record.get("rationale") or ""),
         bounds=bounds,
+        shared=tuple(str(name) for name in record.get("shared") or ()),  # type: ignore[attr-defined]
     )
 
 
@@ -189,24 +198,29 @@ def evaluate_proposal(
         family=proposal.family,
         rationale=proposal.rationale,
         bounds=dict(proposal.bounds),
+        shared=tuple(sorted(proposal.shared)),
     )
     try:
         law = law_from_proposal(proposal, problem.variables)
     except ExpressionError as exc:
         candidate.reason = exc.reason
         return _finished(candidate, started), None
-    candidate.key, candidate.n_params = law.canonical_key, law.n_params
+    shared = frozenset(proposal.shared) & set(law.constant_names)
+    candidate.shared = tuple(sorted(shared))
+    candidate.key, candidate.n_params = shared_identity(law.canonical_key, shared), law.n_params
     if law.n_params > problem.max_params:
         candidate.reason = f"uses {law.n_params} constants; the budget is {problem.max_params}"
         return _finished(candidate, started), None
     # Validate first (folds from small to large, each warm-starting the next), then fit all training rows
     # warm-started from the largest fold: fewer starts for the same optimum, and hopeless forms stop early.
-    validation = validate_law(law, problem.X, problem.y, problem.groups, folds, config=config)
+    validation = validate_law(law, problem.X, problem.y, problem.groups, folds, config=config, shared=shared)
     if validation.failed:
         candidate.status = "rejected" if validation.message.startswith("hopeless") else "failed"
         candidate.reason = f"validation: {validation.message}"
         return _finished(candidate, started), None
-    fit = fit_groups_warm(law, problem.X, problem.y, problem.groups, config=config, initial=validation.warm)
+    fit = fit_groups_warm(
+        law, problem.X, problem.y, problem.groups, config=config, initial=validation.warm, shared=shared
+    )
     scores = score_predictions(problem.y, fit.predict(law, problem.X, problem.groups))
     if scores.failed or not math.isfinite(scores.r2):
         candidate.status, candidate.reason = "failed", scores.message or "fit failed"
@@ -222,7 +236,9 @@ def evaluate_proposal(
     candidate.status = "ok"
     candidate.validation_r2, candidate.validation_nmse = validation.r2, validation.nmse
     candidate.fold_r2 = validation.fold_r2
-    candidate.objective = validation.nmse * (1.0 + complexity_penalty * law.n_params)
+    # Shared constants cost a fraction of a constant per group: one value serves every group.
+    n_effective = effective_params(law.n_params, len(shared), len(np.unique(problem.groups)))
+    candidate.objective = validation.nmse * (1.0 + complexity_penalty * n_effective)
     return _finished(candidate, started), fit
 
 

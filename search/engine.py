@@ -37,6 +37,7 @@ from sld.search.families import Proposal, family_proposals
 from sld.search.fitting import FitConfig, GroupedFit
 from sld.search.profile import DataProfile, profile_data
 from sld.search.selection import Fold, check_extrapolation, extrapolation_folds
+from sld.search.shared_fits import shared_identity
 from sld.search.warm_fits import fit_groups_warm, group_params
 
 
@@ -111,8 +112,8 @@ class SearchState:
     round: int = 0
 
     def seen_texts(self) -> set[str]:
-        """Return the expressions already evaluated."""
-        return {candidate.expression for candidate in self.candidates}
+        """Return the expressions already evaluated (with their shared constants, see `Candidate.identity`)."""
+        return {candidate.identity for candidate in self.candidates}
 
     def seen_keys(self) -> set[str]:
         """Return the canonical keys already evaluated."""
@@ -246,11 +247,13 @@ def deduplicate(proposals: Iterable[Proposal], state: SearchState, variables: tu
     texts, keys = state.seen_texts(), state.seen_keys()
     unique: list[Proposal] = []
     for proposal in proposals:
-        if proposal.expression in texts:
+        identity = shared_identity(proposal.expression, proposal.shared)
+        if identity in texts:
             continue
-        texts.add(proposal.expression)
+        texts.add(identity)
         try:
-            key = law_from_proposal(proposal, variables).canonical_key
+            law = law_from_proposal(proposal, variables)
+            key = shared_identity(law.canonical_key, frozenset(proposal.shared) & set(law.constant_names))
         except ExpressionError:
             unique.append(proposal)
             continue
@@ -301,6 +304,7 @@ def evolution_proposals(
             )
         )
     parents = archive.sample_parents(rng, config.parents_per_round)
+    by_key = {candidate.key: candidate for candidate in state.ranked()}
     children: list[Proposal] = []
     parent_laws = []
     for parent in parents:
@@ -313,10 +317,42 @@ def evolution_proposals(
             law, variables=problem.variables, max_params=problem.max_params, rng=rng, n=config.children_per_parent
         ):
             children.append(Proposal(child.expression, source="evolution", family=child.operator))
+        if parent.key in by_key:
+            children.extend(sharing_proposals(by_key[parent.key], law, problem, rng))
     for first, second in zip(parent_laws[::2], parent_laws[1::2], strict=False):
         for child in crossover(first, second, max_params=problem.max_params, rng=rng):
             children.append(Proposal(child.expression, source="evolution", family=child.operator))
     return children
+
+
+# Sharing moves tried per parent and round: one constant more shared across groups, or one fewer.
+SHARING_CHILDREN = 2
+
+
+def sharing_proposals(parent: Candidate, law: Law, problem: Problem, rng: np.random.Generator) -> list[Proposal]:
+    """Propose the parent's form with one constant more (or fewer) shared across groups.
+
+    A literature family keeps its source (the form is the same law with a constant made global); other forms
+    are tagged ``sharing``. Problems with one group have nothing to share.
+    """
+    from sld.search.evolution import sharing_variants
+
+    if len(np.unique(problem.groups)) < 2:
+        return []
+    variants = sharing_variants(law, shared=frozenset(parent.shared))
+    picked = rng.permutation(len(variants))[:SHARING_CHILDREN]
+    literature = parent.source == "family"
+    return [
+        Proposal(
+            parent.expression,
+            source="family" if literature else "sharing",
+            family=f"{parent.family}, shared constants" if literature else "sharing",
+            bounds=parent.bounds,
+            rationale="one value for all groups pools their evidence",
+            shared=tuple(sorted(variants[int(index)])),
+        )
+        for index in sorted(picked)
+    ]
 
 
 Proposer = Callable[[Problem, SearchState], list[Proposal]]
@@ -354,7 +390,7 @@ def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tupl
     fit_config = config.fit_config()
     folds = make_folds(problem, config.seed)
     for best in state.preferred(config.near_tie):
-        proposal = Proposal(best.expression, source=best.source, bounds=best.bounds)
+        proposal = Proposal(best.expression, source=best.source, bounds=best.bounds, shared=best.shared)
         checked, fit = evaluate_proposal(
             problem, proposal, folds, config=fit_config, complexity_penalty=config.complexity_penalty
         )
@@ -371,6 +407,7 @@ def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tupl
         problem.groups,
         config=FitConfig(n_starts=2 * config.n_starts, seed=config.seed + 1),
         initial=warm,
+        shared=frozenset(best.shared),
     )
     if (
         _train_mse(law, refit, problem) < _train_mse(law, fit, problem)

@@ -49,6 +49,8 @@ class Proposal:
         ``{constant: (lower, upper, init)}`` for constants that need bounds; others are free.
     rationale : str
         Why this form (for reports and LLM feedback).
+    shared : tuple of str
+        Constants fitted once for all groups instead of once per group (sorted names).
     """
 
     expression: str
@@ -56,6 +58,7 @@ class Proposal:
     family: str = ""
     bounds: dict[str, Bound] = field(default_factory=dict)
     rationale: str = ""
+    shared: tuple[str, ...] = ()
 
 
 class _Namer:

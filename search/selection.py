@@ -151,6 +151,7 @@ def validate_law(
     *,
     config: FitConfig,
     hopeless_r2: float = -10.0,
+    shared: frozenset[str] = frozenset(),
 ) -> Validation:
     """Fit ``law`` on each fold's train rows, per group, and score it on the fold's validation rows.
 
@@ -166,6 +167,8 @@ def validate_law(
         Constant-fit settings.
     hopeless_r2 : float
         A fold validating below this stops the validation early (the candidate is hopeless).
+    shared : frozenset of str
+        Constants fitted once for all groups.
 
     Returns
     -------
@@ -178,7 +181,9 @@ def validate_law(
     for fold in sorted(folds, key=lambda f: f.train.size):
         if fold.validate.size < 3 or np.ptp(y[fold.validate]) == 0:
             continue  # R^2 is undefined on fewer than 3 rows or a constant target: the fold cannot rank laws
-        fit = fit_groups_warm(law, X[fold.train], y[fold.train], groups[fold.train], config=config, initial=warm)
+        fit = fit_groups_warm(
+            law, X[fold.train], y[fold.train], groups[fold.train], config=config, initial=warm, shared=shared
+        )
         warm = group_params(fit) or None
         predicted = fit.predict(law, X[fold.validate], groups[fold.validate])
         scores = score_predictions(y[fold.validate], predicted)

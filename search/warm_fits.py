@@ -27,6 +27,7 @@ def fit_groups_warm(
     *,
     config: FitConfig,
     initial: Mapping[str, FloatArray] | None = None,
+    shared: frozenset[str] = frozenset(),
 ) -> GroupedFit:
     """Fit one set of constants per group, warm-starting each group from what is already known.
 
@@ -41,11 +42,18 @@ def fit_groups_warm(
         of it (at least 2) besides their warm start.
     initial : mapping of str to ndarray, optional
         Warm start per group (e.g. from a smaller fold).
+    shared : frozenset of str
+        Constants with one value for all groups, fitted jointly after the per-group fits
+        (`sld.search.shared_fits.fit_shared`).
 
     Returns
     -------
     GroupedFit
     """
+    if shared:
+        from sld.search.shared_fits import fit_shared  # it builds on the per-group fits below
+
+        return fit_shared(law, X, y, groups, shared=shared, config=config, initial=initial)
     names, counts = np.unique(groups, return_counts=True)
     # Largest groups first: their constants are the best determined, and warm-start the others.
     ordered = [str(name) for name in names[np.argsort(-counts, kind="stable")]]

@@ -153,14 +153,19 @@ def validation_vs_test(discovery: TaskDiscovery, test: SplitArrays, *, top: int 
 
     from sld.search.candidates import law_from_proposal
     from sld.search.families import Proposal
-    from sld.search.fitting import fit_law_grouped
+    from sld.search.warm_fits import fit_groups_warm
 
     pairs: list[tuple[float, float]] = []
     for index, outcome in enumerate(discovery.outcomes):
         for candidate in outcome.state.ranked()[:top]:
             law = law_from_proposal(Proposal(candidate.expression, bounds=candidate.bounds), outcome.problem.variables)
-            fit = fit_law_grouped(
-                law, outcome.problem.X, outcome.problem.y, outcome.problem.groups, config=FitConfig(n_starts=6, seed=0)
+            fit = fit_groups_warm(
+                law,
+                outcome.problem.X,
+                outcome.problem.y,
+                outcome.problem.groups,
+                config=FitConfig(n_starts=6, seed=0),
+                shared=frozenset(candidate.shared),
             )
             scores = score_predictions(test.Y[:, index], fit.predict(law, test.X, test.groups))
             pairs.append((candidate.validation_r2, _finite_r2(scores)))

@@ -89,6 +89,8 @@ class TaskDiscovery:
             "law": {
                 "expression": self.expression(),
                 "expressions": {o.problem.target: o.best.expression for o in self.outcomes},
+                # Constants with one value for all groups (the others are fitted per group).
+                "shared": {o.problem.target: list(o.best.shared) for o in self.outcomes},
                 "latex": {o.problem.target: o.law.latex for o in self.outcomes},
                 "n_params": self.n_params,
                 "constants": self.constants(),
@@ -275,12 +277,12 @@ def _search_target(
         if candidate.status == "ok":
             progress(
                 f"{problem.target}: [{candidate.source}] val R^2 {candidate.validation_r2:.4f} "
-                f"({candidate.n_params} constants) {candidate.expression[:90]}"
+                f"({candidate.n_params} constants) {candidate.identity[:90]}"
             )
 
     outcome = run_search(problem, config, extra_proposers=extra_proposers, on_candidate=record, state=state)
     progress(
-        f"{problem.target}: chose {outcome.best.expression} (validation R^2 {outcome.best.validation_r2:.4f}, "
+        f"{problem.target}: chose {outcome.best.identity} (validation R^2 {outcome.best.validation_r2:.4f}, "
         f"{len(outcome.state.candidates)} candidates, {outcome.seconds:.0f} s)"
     )
     return outcome

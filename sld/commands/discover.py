@@ -38,6 +38,8 @@ TOP_CANDIDATES = 5
 def _print_discovery(discovery: TaskDiscovery, human_r2: float | None) -> None:
     for outcome in discovery.outcomes:
         click.echo(f"{outcome.problem.target} = {outcome.best.expression}")
+        if outcome.best.shared:
+            click.echo(f"  shared by all groups: {', '.join(outcome.best.shared)} (the others are fitted per group)")
         click.echo(f"  LaTeX: {outcome.law.latex}")
         for group, fit in list(outcome.fit.fits.items())[:12]:
             values = "failed" if fit.params is None else ", ".join(
@@ -48,7 +50,7 @@ def _print_discovery(discovery: TaskDiscovery, human_r2: float | None) -> None:
         click.echo(f"  top candidates ({len(outcome.state.candidates)} evaluated):")
         for candidate in outcome.state.ranked()[:TOP_CANDIDATES]:
             click.echo(f"    val R^2 {candidate.validation_r2:8.4f}  {candidate.n_params} constants  "
-                       f"[{candidate.source}] {candidate.expression[:100]}")
+                       f"[{candidate.source}] {candidate.identity[:100]}")
     click.echo(f"validation R^2 (extrapolation inside the training rows): {discovery.validation_r2:.4f}")
     if discovery.test_scores is not None:
         s = discovery.test_scores

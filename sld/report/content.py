@@ -19,6 +19,7 @@ from sld.report.data import GroupConstants, Rows, Run, law_predictions
 from sld.search import FitConfig, Law, Scores, SplitArrays, fit_law_grouped, parse_law, score_predictions
 from sld.search.engine import make_folds
 from sld.search.selection import Fold
+from sld.search.warm_fits import fit_groups_warm
 
 Array = NDArray[np.float64]
 Progress = Callable[[str], None]
@@ -114,14 +115,16 @@ def law_latex(law: Law) -> str:
 
 
 def fold_scores(law: Law, X: Array, y: Array, groups: NDArray[np.str_], folds: Sequence[Fold], *,
-                config: FitConfig) -> Scores:
+                config: FitConfig, shared: frozenset[str] = frozenset()) -> Scores:
     """Fit per group on each fold's training part; return the mean over folds of R^2, NMSE and NMAE.
 
     The same rule as ``sld.search.selection.validate_law`` (which the search ranks by), with NMAE added.
     """
     r2, nmse, nmae = [], [], []
     for fold in folds:
-        fit = fit_law_grouped(law, X[fold.train], y[fold.train], groups[fold.train], config=config)
+        train = (X[fold.train], y[fold.train], groups[fold.train])
+        fit = fit_groups_warm(law, *train, config=config, shared=shared) if shared else fit_law_grouped(
+            law, *train, config=config)
         scores = score_predictions(y[fold.validate], fit.predict(law, X[fold.validate], groups[fold.validate]))
         if scores.failed:
             return Scores.failure(f"validation fold of {fold.validate.size} rows: {scores.message}")
@@ -141,13 +144,15 @@ def _mean_scores(per_target: Sequence[Scores]) -> Scores:
                   float(np.mean([s.nmae for s in per_target])))
 
 
-def _validation(report: LawReport, run: Run, train: SplitArrays, config: FitConfig) -> None:
+def _validation(report: LawReport, run: Run, train: SplitArrays, config: FitConfig, *,
+                discovered: bool = False) -> None:
     from sld.tasks.problems import task_problems
 
     for index, problem in enumerate(task_problems(run.task, train, max_params=run.config.get("max_params"))):
         folds = make_folds(problem, run.seed)
+        shared = frozenset(run.shared(problem.target)) if discovered else frozenset()
         report.validation_by_target[problem.target] = fold_scores(
-            report.laws[index], problem.X, problem.y, problem.groups, folds, config=config)
+            report.laws[index], problem.X, problem.y, problem.groups, folds, config=config, shared=shared)
     report.validation = _mean_scores(list(report.validation_by_target.values()))
 
 
@@ -181,7 +186,7 @@ def discovered_report(run: Run, rows: Rows | None, config: FitConfig) -> LawRepo
     report.train_predictions = _predict(laws, constants, run.targets, rows.train)
     if rows.test is not None:
         report.test_predictions = _predict(laws, constants, run.targets, rows.test)
-    _validation(report, run, rows.train, config)
+    _validation(report, run, rows.train, config, discovered=True)
     _test(report, rows.test)
     return report
 

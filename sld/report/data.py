@@ -86,6 +86,10 @@ class Run:
             raise ReportError(f"{self.path / 'result.json'} has no law for target(s) {', '.join(missing)}.")
         return {target: str(expressions[target]) for target in self.targets}
 
+    def shared(self, target: str) -> tuple[str, ...]:
+        """Return the constants of a target's chosen law that take one value for all groups."""
+        return tuple((self.result.get("law", {}).get("shared") or {}).get(target) or ())
+
     def candidates(self, target: str) -> list[Candidate]:
         """Return the evaluated candidates of one target, in evaluation order."""
         return [candidate_from_record(record) for record in self.records if record.get("target") == target]
@@ -93,7 +97,12 @@ class Run:
     def chosen(self, target: str) -> Candidate | None:
         """Return the candidate record of a target's chosen law (``None`` if the log lacks it)."""
         expression = self.expressions()[target]
-        matches = [c for c in self.candidates(target) if c.expression == expression and c.status == "ok"]
+        shared = self.shared(target)
+        matches = [
+            c
+            for c in self.candidates(target)
+            if c.expression == expression and c.shared == shared and c.status == "ok"
+        ]
         return min(matches, key=lambda c: c.objective) if matches else None
 
     def laws(self) -> list[Law]:

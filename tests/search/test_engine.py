@@ -141,3 +141,16 @@ def test_one_standard_error_of_the_folds_widens_the_near_ties():
         "generated", source="evolution", status="ok", objective=0.20, validation_nmse=0.20, fold_r2=(0.8, 0.8)
     )
     assert SearchState(candidates=[steady_best, family]).preferred(0.1)[0].expression == "generated"
+
+
+def test_evolution_searches_which_constants_groups_share():
+    rng = np.random.default_rng(0)
+    N = np.tile(np.geomspace(1e6, 1e10, 8), 3)
+    groups = np.repeat(["a", "b", "c"], 8)
+    offsets = np.repeat([1.5, 2.0, 2.5], 8)
+    y = offsets + 300 * N**-0.3 + rng.normal(0, 0.002, N.size)
+    problem = Problem(("N",), N[:, None], y, groups, np.log(N), max_params=3, target="loss")
+    outcome = run_search(problem, EngineConfig(budget_s=300, evolution_rounds=2, **FAST))
+    shared = [c for c in outcome.state.candidates if c.shared]
+    assert shared
+    assert all(c.identity.endswith("]") and c.key != "" for c in shared)
