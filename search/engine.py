@@ -20,6 +20,7 @@ True
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -274,7 +275,7 @@ def backend_proposals(problem: Problem, config: EngineConfig) -> list[Proposal]:
         return []
     names, counts = np.unique(problem.groups, return_counts=True)
     rows = problem.groups == names[int(np.argmax(counts))]
-    texts = backend.propose(
+    laws = backend.propose_laws(
         problem.X[rows],
         problem.y[rows],
         problem.variables,
@@ -282,7 +283,16 @@ def backend_proposals(problem: Problem, config: EngineConfig) -> list[Proposal]:
         seed=config.seed,
         time_limit_s=config.backend_time_s,
     )
-    return [Proposal(text, source=config.backend, family="symbolic regression") for text in texts]
+    # The backend's constant values start the refit (unbounded: the per-group fits may move far from them).
+    return [
+        Proposal(
+            law.expression,
+            source=config.backend,
+            family="symbolic regression",
+            bounds={name: (-math.inf, math.inf, value) for name, value in law.init.items() if math.isfinite(value)},
+        )
+        for law in laws
+    ]
 
 
 def evolution_proposals(

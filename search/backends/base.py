@@ -51,6 +51,20 @@ class StructureBackend(Protocol):
         """Return up to ``n_laws`` distinct law texts over ``variables`` with at most ``max_params`` constants."""
         ...
 
+    def propose_laws(
+        self,
+        X: Array,
+        y: Array,
+        variables: Sequence[str],
+        *,
+        max_params: int,
+        n_laws: int = 20,
+        seed: int = 0,
+        time_limit_s: float = 30.0,
+    ) -> list[ProposedLaw]:
+        """Like ``propose``, with the constant values the backend found (``ProposedLaw.init``)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ProposedLaw:

@@ -91,3 +91,16 @@ def test_bad_shapes_are_search_errors():
         OperonBackend().propose(N[:, None], POWER_LAW[:10], ["N"], max_params=3)
     with pytest.raises(SearchError, match="shape"):
         OperonBackend().propose(N[:, None], POWER_LAW, ["N", "D"], max_params=3)
+
+
+def test_engine_starts_refits_from_the_values_operon_found():
+    from sld.search.candidates import Problem
+    from sld.search.engine import EngineConfig, backend_proposals
+
+    problem = Problem(("N",), N[:, None], POWER_LAW, np.full(N.size, "g"), np.log(N), max_params=3)
+    proposals = backend_proposals(problem, EngineConfig(backend="operon", backend_time_s=5, seed=0))
+    assert proposals and all(p.source == "operon" for p in proposals)
+    for proposal in proposals:
+        law = parse_law(proposal.expression, ["N"])
+        assert set(proposal.bounds) == set(law.constant_names)
+        assert all(np.isfinite(init) for _, _, init in proposal.bounds.values())
