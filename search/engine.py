@@ -24,7 +24,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -195,15 +195,24 @@ def _evaluate_in_worker(proposal: Proposal) -> Candidate:
 
 
 class Evaluator:
-    """Evaluates batches of proposals for one problem, in-process or in a process pool, within a deadline."""
+    """Evaluates batches of proposals for one problem, in-process or in a process pool, within a deadline.
+
+    The pool is fed one proposal per idle worker (nothing waits in its queue), and workers still busy at the
+    deadline are stopped, so a slow candidate cannot carry a search past its budget.
+    """
 
     def __init__(self, problem: Problem, folds: list[Fold], config: EngineConfig) -> None:
         self.problem, self.folds, self.config = problem, folds, config
-        self._pool: Executor | None = None
-        if config.workers > 1:
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _workers(self) -> ProcessPoolExecutor:
+        if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                max_workers=config.workers, initializer=_init_worker, initargs=(problem, folds, config)
+                max_workers=self.config.workers,
+                initializer=_init_worker,
+                initargs=(self.problem, self.folds, self.config),
             )
+        return self._pool
 
     def __enter__(self) -> Evaluator:
         return self
@@ -211,28 +220,43 @@ class Evaluator:
     def __exit__(self, *exc: object) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def _stop_workers(self) -> None:
+        if self._pool is None:
+            return
+        # The executor offers no way to interrupt a running task; its worker processes are ended instead and a
+        # fresh pool starts if more work comes.
+        for process in list(getattr(self._pool, "_processes", {}).values()):
+            process.terminate()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = None
 
     def evaluate(self, proposals: Sequence[Proposal], deadline: float) -> list[Candidate]:
-        """Evaluate proposals in order until the deadline; results come back in proposal order."""
-        if self._pool is None:
+        """Evaluate proposals in order until the deadline; finished ones come back in proposal order."""
+        if self.config.workers <= 1:
             results = []
             for proposal in proposals:
                 if time.monotonic() > deadline:
                     break
                 results.append(_evaluate(self.problem, self.folds, self.config, proposal))
             return results
-        futures = [self._pool.submit(_evaluate_in_worker, proposal) for proposal in proposals]
-        results = []
-        for future in futures:
+        waiting = list(enumerate(proposals))[::-1]
+        running: dict[Future[Candidate], int] = {}
+        finished: dict[int, Candidate] = {}
+        while waiting or running:
+            while waiting and len(running) < self.config.workers and time.monotonic() < deadline:
+                index, proposal = waiting.pop()
+                running[self._workers().submit(_evaluate_in_worker, proposal)] = index
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                future.cancel()
-                continue
-            try:
-                results.append(future.result(timeout=remaining))
-            except TimeoutError:
-                future.cancel()
-        return results
+            if remaining <= 0 or not running:
+                break
+            done, _ = wait(running, timeout=remaining, return_when=FIRST_COMPLETED)
+            for future in done:
+                finished[running.pop(future)] = future.result()
+        if running:
+            self._stop_workers()
+        return [finished[index] for index in sorted(finished)]
 
 
 def make_folds(problem: Problem, seed: int) -> list[Fold]:
@@ -335,6 +359,11 @@ def evolution_proposals(
     return children
 
 
+def _sharing_family(family: str) -> str:
+    suffix = ", shared constants"
+    return family if family.endswith(suffix) else family + suffix
+
+
 # Sharing moves tried per parent and round: one constant more shared across groups, or one fewer.
 SHARING_CHILDREN = 2
 
@@ -356,7 +385,7 @@ def sharing_proposals(parent: Candidate, law: Law, problem: Problem, rng: np.ran
         Proposal(
             parent.expression,
             source="family" if literature else "sharing",
-            family=f"{parent.family}, shared constants" if literature else "sharing",
+            family=_sharing_family(parent.family) if literature else "sharing",
             bounds=parent.bounds,
             rationale="one value for all groups pools their evidence",
             shared=tuple(sorted(variants[int(index)])),

@@ -32,6 +32,8 @@ from sld.search.fitting import FitConfig, FitResult, GroupedFit
 
 FloatArray = NDArray[np.float64]
 
+# Fits with at least this many starts also try the largest group's values as the shared constants.
+JOINT_SECOND_START = 12
 # Residuals of non-finite predictions become this (times the target scale), as in `sld.search.fitting`.
 _PENALTY = 1e6
 
@@ -63,13 +65,17 @@ def effective_params(n_params: int, n_shared: int, n_groups: int) -> float:
 
 
 class _JointProblem:
-    """Residuals and Jacobian over ``[shared free constants, then each group's own free constants]``."""
+    """Residuals and Jacobian over ``[shared free constants, then each group's own free constants]``.
+
+    The compiled law accepts one value of each constant per row, so every evaluation covers all groups in one
+    vectorised call: row ``r`` of group ``g`` sees the shared constants and the constants of ``g``.
+    """
 
     def __init__(self, law: Law, X: FloatArray, y: FloatArray, groups: NDArray[np.str_], shared: frozenset[str]):
         self.law = law
         self.names = sorted({str(g) for g in groups})
-        self.rows = [np.flatnonzero(groups == name) for name in self.names]
-        self.cols = [np.ascontiguousarray(X[rows].T) for rows in self.rows]
+        self.group_of_row = np.searchsorted(self.names, groups)
+        self.cols = np.ascontiguousarray(X.T)
         self.y = y
         self.lower = np.array([c.lower for c in law.constants], dtype=float)
         self.upper = np.array([c.upper for c in law.constants], dtype=float)
@@ -79,6 +85,11 @@ class _JointProblem:
         self.own_free = free & ~is_shared
         self.n_shared, self.n_own = int(self.shared_free.sum()), int(self.own_free.sum())
         self.penalty = _PENALTY * (1.0 + float(np.max(np.abs(y))))
+        # Where each row's derivatives land: the shared columns, then its own group's block.
+        own_columns = self.n_shared + self.group_of_row[:, None] * self.n_own + np.arange(self.n_own)[None, :]
+        shared_columns = np.broadcast_to(np.arange(self.n_shared), (y.size, self.n_shared))
+        self._jac_cols = np.hstack([shared_columns, own_columns])
+        self._jac_rows = np.broadcast_to(np.arange(y.size)[:, None], self._jac_cols.shape)
 
     @property
     def size(self) -> int:
@@ -88,12 +99,15 @@ class _JointProblem:
         own = [np.asarray(params[name])[self.own_free] for name in self.names]
         return np.concatenate([shared_values[self.shared_free], *own])
 
-    def theta(self, z: FloatArray, index: int) -> FloatArray:
-        theta = self.lower.copy()  # fixed constants (lower == upper) keep their value
-        theta[self.shared_free] = z[: self.n_shared]
-        start = self.n_shared + index * self.n_own
-        theta[self.own_free] = z[start : start + self.n_own]
+    def group_theta(self, z: FloatArray) -> FloatArray:
+        """Return the constants of every group, shape ``(groups, n_params)``."""
+        theta = np.tile(self.lower, (len(self.names), 1))  # fixed constants (lower == upper) keep their value
+        theta[:, self.shared_free] = z[: self.n_shared]
+        theta[:, self.own_free] = z[self.n_shared :].reshape(len(self.names), self.n_own)
         return theta
+
+    def row_theta(self, z: FloatArray) -> FloatArray:
+        return np.ascontiguousarray(self.group_theta(z)[self.group_of_row].T)
 
     def bounds(self) -> tuple[FloatArray, FloatArray]:
         lower = [self.lower[self.shared_free]] + [self.lower[self.own_free]] * len(self.names)
@@ -101,29 +115,24 @@ class _JointProblem:
         return np.concatenate(lower), np.concatenate(upper)
 
     def residuals(self, z: FloatArray) -> FloatArray:
-        out = np.empty(self.y.size)
-        for index, (rows, cols) in enumerate(zip(self.rows, self.cols, strict=True)):
-            out[rows] = self.law.compiled.values(cols, self.theta(z, index)) - self.y[rows]
+        out = self.law.compiled.values(self.cols, self.row_theta(z)) - self.y
         out[~np.isfinite(out)] = self.penalty
         return np.clip(out, -self.penalty, self.penalty)
 
     def jacobian(self, z: FloatArray) -> FloatArray:
+        _, per_row = self.law.compiled.values_and_jacobian(self.cols, self.row_theta(z))
         jac = np.zeros((self.y.size, self.size))
-        for index, (rows, cols) in enumerate(zip(self.rows, self.cols, strict=True)):
-            _, full = self.law.compiled.values_and_jacobian(cols, self.theta(z, index))
-            jac[rows, : self.n_shared] = full[:, self.shared_free]
-            start = self.n_shared + index * self.n_own
-            jac[np.ix_(rows, np.arange(start, start + self.n_own))] = full[:, self.own_free]
+        jac[self._jac_rows, self._jac_cols] = np.hstack([per_row[:, self.shared_free], per_row[:, self.own_free]])
         jac[~np.isfinite(jac)] = 0.0
         return jac
 
     def result(self, z: FloatArray, message: str) -> GroupedFit:
         fits = {}
-        for index, (name, rows, cols) in enumerate(zip(self.names, self.rows, self.cols, strict=True)):
-            theta = self.theta(z, index)
-            predicted = self.law.compiled.values(cols, theta)
-            finite = bool(np.all(np.isfinite(predicted)))
-            mse = float(np.mean((predicted - self.y[rows]) ** 2)) if finite else math.inf
+        predicted = self.law.compiled.values(self.cols, self.row_theta(z))
+        for index, (name, theta) in enumerate(zip(self.names, self.group_theta(z), strict=True)):
+            rows = self.group_of_row == index
+            finite = bool(np.all(np.isfinite(predicted[rows])))
+            mse = float(np.mean((predicted[rows] - self.y[rows]) ** 2)) if finite else math.inf
             fits[name] = FitResult(theta if finite else None, finite, message, mse, 1 if finite else 0)
         return GroupedFit(fits)
 
@@ -176,10 +185,11 @@ def fit_shared(
     if problem.n_shared == 0:
         return independent
     stacked = np.vstack([params[name] for name in problem.names])
-    # Starts: the median over groups of each shared constant, then the values of the largest groups.
+    # Starts: the median over groups of each shared constant, then (with many starts) the largest group's values.
+    # Every start already sits near an optimum of each group, so one or two suffice; each costs a full solve.
     candidates = [np.median(stacked, axis=0)]
-    largest = np.argsort([-rows.size for rows in problem.rows], kind="stable")
-    candidates += [stacked[i] for i in largest[: max(0, min(config.n_starts // 3, 3))]]
+    if config.n_starts >= JOINT_SECOND_START:
+        candidates.append(stacked[int(np.argmax(np.bincount(problem.group_of_row)))])
     lower, upper = problem.bounds()
     best_cost, best_z, best_message = math.inf, None, ""
     with np.errstate(all="ignore"):
@@ -192,6 +202,7 @@ def fit_shared(
                     jac=problem.jacobian,
                     bounds=(lower, upper),
                     method="trf",
+                    x_scale="jac",  # per-group scales differ; without it the joint fit crawls
                     max_nfev=config.max_nfev,
                 )
             except (ValueError, np.linalg.LinAlgError):

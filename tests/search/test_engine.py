@@ -154,3 +154,29 @@ def test_evolution_searches_which_constants_groups_share():
     shared = [c for c in outcome.state.candidates if c.shared]
     assert shared
     assert all(c.identity.endswith("]") and c.key != "" for c in shared)
+
+
+def _slow_evaluate(problem, folds, config, proposal):
+    import time as clock
+
+    if proposal.expression.startswith("slow"):
+        clock.sleep(30)
+    return Candidate(proposal.expression, source=proposal.source, status="ok", objective=0.1)
+
+
+def test_workers_busy_past_the_deadline_are_stopped(monkeypatch):
+    import time
+
+    import sld.search.engine as engine
+
+    monkeypatch.setattr(engine, "_evaluate", _slow_evaluate)  # forked workers inherit the patch
+    problem = _power_law_problem()
+    config = EngineConfig(workers=2, **FAST)
+    with engine.Evaluator(problem, make_folds(problem, 0), config) as evaluator:
+        started = time.monotonic()
+        results = evaluator.evaluate([Proposal("fast a"), Proposal("slow b"), Proposal("slow c")], started + 2)
+        assert time.monotonic() - started < 10
+        assert [c.expression for c in results] == ["fast a"]
+        # A later batch gets fresh workers.
+        again = evaluator.evaluate([Proposal("fast d"), Proposal("fast e")], time.monotonic() + 20)
+        assert [c.expression for c in again] == ["fast d", "fast e"]
