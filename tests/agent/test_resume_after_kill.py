@@ -17,6 +17,11 @@ from sld.cli import main
 from tests.agent.agent_data import toy_frame
 
 
+def _identity(record: dict[str, object]) -> str:
+    # A form with constants shared across groups is another candidate than the same text fitted per group.
+    return f"{record['expression']} shared={sorted(record.get('shared') or [])}"  # type: ignore[call-overload]
+
+
 def _lines(path: Path) -> list[dict[str, object]]:
     if not path.exists():
         return []
@@ -52,14 +57,14 @@ def test_sigkill_mid_search_then_resume_keeps_every_candidate(tmp_path: Path) ->
         if process.stderr is not None:
             process.stderr.close()
     assert process.returncode == -signal.SIGKILL
-    before = {record["expression"] for record in _lines(log)}
+    before = {_identity(record) for record in _lines(log)}
     assert not (run_dir / "result.json").exists()
 
     result = CliRunner().invoke(main, [*args, "--resume", "--json", str(tmp_path / "out.json")])
 
     assert result.exit_code == 0, result.output + result.stderr
     assert "resuming:" in result.stderr
-    after = [record["expression"] for record in _lines(log)]
+    after = [_identity(record) for record in _lines(log)]
     assert before <= set(after)
     assert len(after) == len(set(after))  # nothing evaluated twice
     summary = json.loads((run_dir / "result.json").read_text())
