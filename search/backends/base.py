@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 import sympy
@@ -29,41 +28,6 @@ LOG_SPAN = 3.0
 # mypy run on the folder (not on the package tree of `make lint`) cannot resolve sld.*, hence the ignore.
 class BackendUnavailable(SearchError):  # type: ignore[misc,unused-ignore]  # noqa: N818 (the architecture's name)
     """An optional symbolic-regression backend cannot run here (the message says how to install it)."""
-
-
-@runtime_checkable
-class StructureBackend(Protocol):
-    """A source of law forms: data in, expression strings with free constants out."""
-
-    name: str
-
-    def propose(
-        self,
-        X: Array,
-        y: Array,
-        variables: Sequence[str],
-        *,
-        max_params: int,
-        n_laws: int = 20,
-        seed: int = 0,
-        time_limit_s: float = 30.0,
-    ) -> list[str]:
-        """Return up to ``n_laws`` distinct law texts over ``variables`` with at most ``max_params`` constants."""
-        ...
-
-    def propose_laws(
-        self,
-        X: Array,
-        y: Array,
-        variables: Sequence[str],
-        *,
-        max_params: int,
-        n_laws: int = 20,
-        seed: int = 0,
-        time_limit_s: float = 30.0,
-    ) -> list[ProposedLaw]:
-        """Like ``propose``, with the constant values the backend found (``ProposedLaw.init``)."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -262,8 +226,11 @@ def select_diverse(proposals: Sequence[ProposedLaw], n_laws: int) -> list[Propos
     return chosen
 
 
-class LawSearchBackend:
-    """Shared ``propose`` of the backends: the texts of ``propose_laws``, whose laws also carry fitted inits."""
+class StructureBackend:
+    """A source of law forms: data in, law texts with free constants (and the values found for them) out.
+
+    Backends implement ``propose_laws``; ``propose`` (the texts alone) is shared.
+    """
 
     name: str
 

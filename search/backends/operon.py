@@ -29,8 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sld.search.backends.base import (
     Array,
     InputTransform,
-    LawSearchBackend,
     ProposedLaw,
+    StructureBackend,
     check_data,
     make_proposal,
     select_diverse,
@@ -78,7 +78,7 @@ class OperonConfig(BaseModel):
     max_rows: int = Field(default=400, ge=10)
 
 
-class OperonBackend(LawSearchBackend):
+class OperonBackend(StructureBackend):
     """Structure search with ``pyoperon.sklearn.SymbolicRegressor`` (single-threaded, seeded).
 
     Parameters

@@ -25,8 +25,8 @@ from sld.search.backends.base import (
     Array,
     BackendUnavailable,
     InputTransform,
-    LawSearchBackend,
     ProposedLaw,
+    StructureBackend,
     check_data,
     make_proposal,
     select_diverse,
@@ -95,7 +95,7 @@ class PySRConfig(BaseModel):
     log_span: float = Field(default=3.0, gt=1.0)
 
 
-class PySRBackend(LawSearchBackend):
+class PySRBackend(StructureBackend):
     """Structure search with ``pysr.PySRRegressor`` (serial and deterministic for a seed).
 
     Parameters
