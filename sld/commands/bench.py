@@ -52,7 +52,9 @@ def markdown_table(result: BenchResult, corpus: str | None) -> str:
 @corpus_option
 @click.option("--starts", default=24, show_default=True, help="Multi-start count of each constant fit.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the multi-start sampler.")
-@click.option("--budget-s", default=600.0, show_default=True, help="With --method sld: search budget per task.")
+@click.option("--budget-s", default=600.0, show_default=True,
+              help="With --method sld: search budget per task (hard with --workers 2+; with 1, the candidate "
+              "being fitted when it runs out still finishes).")
 @click.option("--workers", default=1, show_default=True, help="With --method sld: processes fitting candidates.")
 @click.option(
     "--backend",

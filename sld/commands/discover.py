@@ -91,7 +91,9 @@ def _user_task(data: str, features: str | None, target: str | None, group: str |
 @click.option("--predict", type=click.Path(dir_okay=False),
               help="With --data: rows to predict (scored if they hold the target).")
 @click.option("--out", type=click.Path(dir_okay=False), help="With --predict: write predictions here (CSV).")
-@click.option("--budget-s", default=600.0, show_default=True, help="Search time budget per task, seconds.")
+@click.option("--budget-s", default=600.0, show_default=True,
+              help="Search time budget per task, seconds (hard with --workers 2+; with 1, the candidate being "
+              "fitted when it runs out still finishes).")
 @click.option("--workers", default=1, show_default=True, help="Processes fitting candidates in parallel.")
 @click.option("--seed", default=0, show_default=True, help="Seed of every random choice.")
 @click.option("--backend", type=click.Choice(["operon", "pysr", "none"]), default="operon", show_default=True,
