@@ -42,6 +42,8 @@ class TaskScore(BaseModel):
     candidates_evaluated: int | None = None
     proposals: dict[str, int] | None = None
     ranking: dict[str, object] | None = None
+    # Per target, the constants of the chosen law that take one value for all groups (discovery runs).
+    shared: dict[str, list[str]] | None = None
 
 
 class BenchResult(BaseModel):
@@ -200,4 +202,5 @@ def score_sld_task(
         candidates_evaluated=discovery.candidates_evaluated(),
         proposals=discovery.proposals(),
         ranking=validation_vs_test(discovery, test),
+        shared={outcome.problem.target: list(outcome.best.shared) for outcome in discovery.outcomes},
     )

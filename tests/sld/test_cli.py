@@ -146,6 +146,17 @@ def test_bench_human_json_schema(shared_sldbench, tmp_path):
     assert "| parallel_scaling_law |" in result.output
 
 
+def test_bench_sld_json_records_search_statistics(shared_sldbench, tmp_path):
+    out = tmp_path / "sld.json"
+    args = ["bench", "--method", "sld", "--tasks", "parallel_scaling_law", "--corpus", str(shared_sldbench)]
+    result = run(*args, "--backend", "none", "--max-candidates", "8", "--json", str(out))
+    assert result.exit_code == 0, result.output
+    score = json.loads(out.read_text())["tasks"]["parallel_scaling_law"]
+    assert score["candidates_evaluated"] == 8
+    assert set(score["shared"]) == {"loss"} and isinstance(score["shared"]["loss"], list)
+    assert {"spearman_validation_test", "pairs"} <= set(score["ranking"])
+
+
 def test_discover_csv_end_to_end(tmp_path):
     train = _chinchilla_csv(tmp_path / "train.csv", rows=slice(0, 20))
     test = _chinchilla_csv(tmp_path / "test.csv", rows=slice(20, 25))
