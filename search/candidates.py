@@ -148,6 +148,15 @@ def candidate_from_record(record: Mapping[str, object]) -> Candidate:
     )
 
 
+def proposal_key(proposal: Proposal, law: Law) -> tuple[str, frozenset[str]]:
+    """Return the canonical key of a parsed proposal (its law and shared constants) and those shared constants.
+
+    The same law with other shared constants is another candidate; names that are not constants are dropped.
+    """
+    shared = frozenset(proposal.shared) & set(law.constant_names)
+    return shared_identity(law.canonical_key, shared), shared
+
+
 def law_from_proposal(proposal: Proposal, variables: tuple[str, ...]) -> Law:
     """Parse a proposal into a :class:`Law` with its constant bounds.
 
@@ -205,9 +214,8 @@ def evaluate_proposal(
     except ExpressionError as exc:
         candidate.reason = exc.reason
         return _finished(candidate, started), None
-    shared = frozenset(proposal.shared) & set(law.constant_names)
-    candidate.shared = tuple(sorted(shared))
-    candidate.key, candidate.n_params = shared_identity(law.canonical_key, shared), law.n_params
+    candidate.key, shared = proposal_key(proposal, law)
+    candidate.shared, candidate.n_params = tuple(sorted(shared)), law.n_params
     if law.n_params > problem.max_params:
         candidate.reason = f"uses {law.n_params} constants; the budget is {problem.max_params}"
         return _finished(candidate, started), None

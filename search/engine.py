@@ -31,7 +31,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from sld.search.candidates import Candidate, Problem, evaluate_proposal, law_from_proposal
+from sld.search.candidates import Candidate, Problem, evaluate_proposal, law_from_proposal, proposal_key
 from sld.search.errors import ExpressionError, SearchError
 from sld.search.expressions import Law, parse_law
 from sld.search.families import Proposal, family_proposals
@@ -136,10 +136,12 @@ class SearchState:
         best = ranked[0]
         threshold = best.objective * (1.0 + tolerance)
         error_threshold = best.validation_nmse + fold_standard_error(best)
-        near = [c for c in ranked if c.objective <= threshold or c.validation_nmse <= error_threshold]
-        near.sort(key=lambda c: (c.source != "family", c.objective, c.n_params, c.expression))
-        chosen = {id(c) for c in near}
-        return near + [c for c in ranked if id(c) not in chosen]
+
+        def tied(c: Candidate) -> bool:
+            return c.objective <= threshold or c.validation_nmse <= error_threshold
+
+        near = sorted(filter(tied, ranked), key=lambda c: (c.source != "family", c.objective, c.n_params, c.expression))
+        return near + [c for c in ranked if not tied(c)]
 
     def ranked(self) -> list[Candidate]:
         """Return the validated candidates, best first (objective, then fewer constants, then text)."""
@@ -277,8 +279,7 @@ def deduplicate(proposals: Iterable[Proposal], state: SearchState, variables: tu
             continue
         texts.add(identity)
         try:
-            law = law_from_proposal(proposal, variables)
-            key = shared_identity(law.canonical_key, frozenset(proposal.shared) & set(law.constant_names))
+            key, _ = proposal_key(proposal, law_from_proposal(proposal, variables))
         except ExpressionError:
             unique.append(proposal)
             continue
