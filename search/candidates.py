@@ -17,6 +17,7 @@ from sld.search.errors import ExpressionError
 from sld.search.expressions import ConstantSpec, Law, parse_law
 from sld.search.families import Proposal
 from sld.search.fitting import FitConfig, GroupedFit
+from sld.search.plausibility import nesting_reason
 from sld.search.scoring import score_predictions
 from sld.search.selection import Fold, ProbeRegion, check_extrapolation, validate_law
 from sld.search.shared_fits import effective_params, shared_identity
@@ -218,6 +219,10 @@ def evaluate_proposal(
     candidate.shared, candidate.n_params = tuple(sorted(shared)), law.n_params
     if law.n_params > problem.max_params:
         candidate.reason = f"uses {law.n_params} constants; the budget is {problem.max_params}"
+        return _finished(candidate, started), None
+    nested = nesting_reason(law)  # structural: rejected before any fit
+    if nested is not None:
+        candidate.reason = nested
         return _finished(candidate, started), None
     # Validate first (folds from small to large, each warm-starting the next), then fit all training rows
     # warm-started from the largest fold: fewer starts for the same optimum, and hopeless forms stop early.

@@ -32,8 +32,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from sld.search.candidates import Candidate, Problem, evaluate_proposal, law_from_proposal, proposal_key
+from sld.search.consensus import MAX_NEAR_TIES, UncertaintyBand, consensus_choice, near_ties
 from sld.search.errors import ExpressionError, SearchError
 from sld.search.expressions import Law, parse_law
+from sld.search.fallback import fallback_choice
 from sld.search.families import Proposal, family_proposals
 from sld.search.fitting import FitConfig, GroupedFit
 from sld.search.profile import DataProfile, profile_data
@@ -106,11 +108,18 @@ class SearchState:
         Proposals per source (``family``, ``operon``, ``evolution``, ``llm``...).
     round : int
         Next round to run.
+    warning : str
+        Set by ``finalize`` when no candidate validated and the law is a fallback (empty otherwise).
+    band : UncertaintyBand or None
+        Set by ``finalize``: the near-ties' predictions beyond the data.
     """
 
     candidates: list[Candidate] = field(default_factory=list)
     proposals: Counter[str] = field(default_factory=Counter)
     round: int = 0
+    # Set by ``finalize``: why the choice deserves care (nothing validated), and the near-ties' spread beyond the data.
+    warning: str = ""
+    band: UncertaintyBand | None = None
 
     def seen_texts(self) -> set[str]:
         """Return the expressions already evaluated (with their shared constants, see `Candidate.identity`)."""
@@ -123,38 +132,20 @@ class SearchState:
     def preferred(self, tolerance: float) -> list[Candidate]:
         """Return the validated candidates in the order the final choice tries them.
 
-        Near-ties are candidates the validation folds cannot separate from the best: within ``tolerance``
-        (relative) of its objective, or within one standard error of its fold errors (Breiman's one-standard-error
-        rule: with few folds, an edge smaller than the folds' own spread is noise, and the more candidates a
-        search tries, the more such lucky edges it finds). Among near-ties a literature family wins over a
-        generated form, then the objective decides: a published form carries knowledge of how laws behave beyond
-        the data that a few folds cannot check.
+        Near-ties (:func:`sld.search.consensus.near_ties`) come first: a literature family before a generated
+        form, then by objective (a published form carries knowledge of how laws behave beyond the data that a
+        few folds cannot check); ``finalize`` then orders them by their consensus beyond the data.
         """
         ranked = self.ranked()
-        if not ranked:
-            return ranked
-        best = ranked[0]
-        threshold = best.objective * (1.0 + tolerance)
-        error_threshold = best.validation_nmse + fold_standard_error(best)
-
-        def tied(c: Candidate) -> bool:
-            return c.objective <= threshold or c.validation_nmse <= error_threshold
-
-        near = sorted(filter(tied, ranked), key=lambda c: (c.source != "family", c.objective, c.n_params, c.expression))
-        return near + [c for c in ranked if not tied(c)]
+        near = near_ties(ranked, tolerance)
+        tied = {id(c) for c in near}
+        near.sort(key=lambda c: (c.source != "family", c.objective, c.n_params, c.expression))
+        return near + [c for c in ranked if id(c) not in tied]
 
     def ranked(self) -> list[Candidate]:
         """Return the validated candidates, best first (objective, then fewer constants, then text)."""
         ok = [c for c in self.candidates if c.status == "ok"]
         return sorted(ok, key=lambda c: (c.objective, c.n_params, c.expression))
-
-
-def fold_standard_error(candidate: Candidate) -> float:
-    """Return the standard error of a candidate's mean validation error over its folds (0 with one fold)."""
-    errors = np.array([1.0 - r2 for r2 in candidate.fold_r2])
-    if errors.size < 2:
-        return 0.0
-    return float(errors.std(ddof=1) / np.sqrt(errors.size))
 
 
 @dataclass
@@ -409,44 +400,59 @@ def offline_round(problem: Problem, state: SearchState, config: EngineConfig, pr
 
 
 def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tuple[Candidate, Law, GroupedFit]:
-    """Fit the best validated candidate on all training rows, keeping only a fit that passed the checks.
+    """Choose the law among the validated candidates and fit it on all training rows.
 
-    The candidate's own evaluation is repeated (it is deterministic) to recover the fit that passed the
-    extrapolation checks; a refit with twice the starts replaces it only if it fits the training rows better
-    *and* passes the same checks, since another optimum of the same form can behave differently beyond the data.
+    The near-ties' own evaluations are repeated (they are deterministic) to recover the fits that passed the
+    extrapolation checks; among them :func:`sld.search.consensus.consensus_choice` picks the law closest to the
+    near-ties' consensus beyond the data, and their spread is kept in ``state.band``. A refit with twice the
+    starts replaces the chosen fit only if it fits the training rows better *and* passes the same checks, since
+    another optimum of the same form can behave differently beyond the data. When no candidate validated, the
+    best plausible fit of all training rows is returned and ``state.warning`` says why validation was weak.
 
     Raises
     ------
     SearchError
-        When no candidate was validated.
+        When no candidate could be fitted at all.
     """
-    ranked = state.ranked()
-    if not ranked:
-        reasons = Counter(c.reason.split(":")[0] for c in state.candidates)
-        raise SearchError(
-            f"No law for target '{problem.target}' passed validation ({len(state.candidates)} tried; "
-            f"reasons: {dict(reasons.most_common(3))}). Raise --budget-s or --max-params."
-        )
     fit_config = config.fit_config()
     folds = make_folds(problem, config.seed)
-    for best in state.preferred(config.near_tie):
-        proposal = Proposal(best.expression, source=best.source, bounds=best.bounds, shared=best.shared)
+    state.warning, state.band = "", None
+    if not state.ranked():
+        fallback = fallback_choice(
+            problem, state.candidates, folds, config=fit_config, penalty=config.complexity_penalty
+        )
+        if fallback is None:
+            reasons = Counter(c.reason.split(":")[0] for c in state.candidates)
+            raise SearchError(
+                f"No law for target '{problem.target}' could be fitted ({len(state.candidates)} tried; "
+                f"reasons: {dict(reasons.most_common(3))}). Raise --budget-s or --max-params."
+            )
+        state.warning = fallback.warning
+        return fallback.candidate, fallback.law, fallback.fit
+    entries: list[tuple[Candidate, Law, GroupedFit]] = []
+    ordered = state.preferred(config.near_tie)
+    n_tied = len(near_ties(state.ranked(), config.near_tie))
+    # Up to MAX_NEAR_TIES near-ties are compared; only when none reproduces does the next candidate get its turn.
+    for index, candidate in enumerate(ordered):
+        if len(entries) >= MAX_NEAR_TIES or (entries and index >= n_tied):
+            break
+        proposal = Proposal(candidate.expression, source=candidate.source, bounds=candidate.bounds, shared=candidate.shared)
         checked, fit = evaluate_proposal(
             problem, proposal, folds, config=fit_config, complexity_penalty=config.complexity_penalty
         )
         if checked.status == "ok" and fit is not None:
-            break
-    else:  # no candidate reproduced (cannot happen with a deterministic fitter): fail clearly
+            entries.append((candidate, law_from_proposal(proposal, problem.variables), fit))
+    if not entries:  # no candidate reproduced (cannot happen with a deterministic fitter): fail clearly
         raise SearchError(f"No validated law for target '{problem.target}' could be refitted.")
-    law = law_from_proposal(proposal, problem.variables)
-    warm = group_params(fit)
+    chosen, state.band = consensus_choice(entries, problem.X, problem.y, problem.groups, problem.region)
+    best, law, fit = entries[chosen]
     refit = fit_groups_warm(
         law,
         problem.X,
         problem.y,
         problem.groups,
         config=FitConfig(n_starts=2 * config.n_starts, seed=config.seed + 1),
-        initial=warm,
+        initial=group_params(fit),
         shared=frozenset(best.shared),
     )
     if (

@@ -216,12 +216,21 @@ class ProbeRegion:
         Column index -> expected trend of the target in it.
     optima : tuple of int
         Columns in which the target has an interior minimum (e.g. the learning rate): the law must have one too.
+    floor : bool
+        The target is a loss: far beyond the data along the axis it must level off at a finite floor.
+    unit_interval : bool
+        The target is a rate (accuracy, error rate): predictions beyond the data stay in [0, 1].
+
+    ``monotone``, ``floor`` and ``unit_interval`` hold what a task declares, completed with what the training rows
+    show by :func:`sld.search.plausibility.infer_region`.
     """
 
     axis_columns: tuple[int, ...] = ()
     factors: tuple[float, ...] = (1.5, 2.0, 4.0)
     monotone: Mapping[int, Trend] = field(default_factory=dict)
     optima: tuple[int, ...] = ()
+    floor: bool = False
+    unit_interval: bool = False
 
 
 def _moved(X: FloatArray, column: int, factor: float) -> FloatArray:
@@ -244,37 +253,69 @@ def check_extrapolation(
 ) -> str | None:
     """Return why a fitted law cannot be trusted beyond the data, or ``None`` when it passes.
 
-    Checks, on every training row moved outward along the axis by each factor: predictions are finite; they stay
-    within ``EXPLOSION_SPANS`` target ranges of the observed range (no blow-up); they move monotonically with the factor
-    (no oscillation between the probes); declared trends hold between a row and its moved copies; and in each
-    declared optimum column, the law has its minimum inside the observed range for most rows.
+    Checks, on every training row moved outward along the axis by each factor: the form nests no exp in exp or
+    log in log; predictions are finite; they stay within ``EXPLOSION_SPANS`` target ranges of the observed range
+    (no blow-up); they move monotonically with the factor (no oscillation, and no turning point unless the column
+    has a declared optimum); trends (declared or shown by the data) hold from a row through its moved copies;
+    a loss keeps a finite floor far beyond the data (all scale columns moved together by ``FAR_FACTORS``); a rate
+    stays in [0, 1]; and in each declared optimum column, the law has its minimum inside the observed range for
+    most rows.
     """
+    from sld.search import plausibility
+
+    reason = plausibility.nesting_reason(law)
+    if reason is not None:
+        return reason
     span = float(np.ptp(y)) or 1.0
     # Up to four times the scale, a trustworthy law stays within a few target spans of what was observed.
     low, high = float(y.min()) - EXPLOSION_SPANS * span, float(y.max()) + EXPLOSION_SPANS * span
     with np.errstate(all="ignore"):
+        base = fit.predict(law, X, groups)
+        curves: dict[int, FloatArray] = {}
+        for column in sorted(set(region.axis_columns) | set(region.monotone)):
+            moved = [fit.predict(law, _moved(X, column, factor), groups) for factor in region.factors]
+            curves[column] = np.vstack([base, *moved])
         for column in region.axis_columns or ():
-            curve = [fit.predict(law, X, groups)]
-            curve += [fit.predict(law, _moved(X, column, factor), groups) for factor in region.factors]
-            stacked = np.vstack(curve)
-            if not np.all(np.isfinite(stacked)):
-                return f"non-finite predictions beyond the data along column {column}"
-            if stacked.min() < low or stacked.max() > high:
-                return f"predictions explode beyond the data (outside [{low:.3g}, {high:.3g}])"
-            steps = np.sign(np.round(np.diff(stacked, axis=0) / span, 6))
-            turns = np.sum(np.abs(np.diff(steps, axis=0)) == 2, axis=0)
-            if np.mean(turns > 1) > 0.05:
-                return "predictions oscillate beyond the data"
+            reason = _curve_reason(curves[column], column, span, low, high, turning=column not in region.optima)
+            if reason is not None:
+                return reason
+            if region.unit_interval:
+                reason = plausibility.unit_interval_reason(curves[column])
+                if reason is not None:
+                    return reason
         for column, trend in region.monotone.items():
-            base = fit.predict(law, X, groups)
-            moved = fit.predict(law, _moved(X, column, 2.0), groups)
-            change = (moved - base) / span
+            change = np.diff(curves[column], axis=0) / span
             wrong = change > 1e-3 if trend == "decreasing" else change < -1e-3
-            if np.mean(wrong) > 0.1:
-                return f"breaks the declared {trend} trend in column {column}"
+            if np.mean(np.any(wrong, axis=0)) > 0.1:
+                return f"breaks the {trend} trend in column {column} beyond the data"
+        if region.floor and region.axis_columns:
+            far = [plausibility.far_moved(X, region.axis_columns, factor) for factor in plausibility.FAR_FACTORS]
+            if far[0] is not None:
+                far_curve = np.vstack([fit.predict(law, moved, groups) for moved in far if moved is not None])
+                reason = plausibility.floor_reason(far_curve, y)
+                if reason is not None:
+                    return reason
         for column in region.optima:
             if _interior_minimum_share(law, fit, X, groups, column) < OPTIMUM_SHARE:
                 return f"has no interior minimum in column {column}, where the target has an optimum"
+    return None
+
+
+def _curve_reason(
+    stacked: FloatArray, column: int, span: float, low: float, high: float, *, turning: bool
+) -> str | None:
+    # ``stacked`` holds each row's predictions at the data and at each probe factor, shape (1 + factors, n).
+    if not np.all(np.isfinite(stacked)):
+        return f"non-finite predictions beyond the data along column {column}"
+    if stacked.min() < low or stacked.max() > high:
+        return f"predictions explode beyond the data (outside [{low:.3g}, {high:.3g}])"
+    steps = np.sign(np.round(np.diff(stacked, axis=0) / span, 6))
+    turns = np.sum(np.abs(np.diff(steps, axis=0)) == 2, axis=0)
+    if np.mean(turns > 1) > 0.05:
+        return "predictions oscillate beyond the data"
+    # A single turn is a turning point: a U or a hump where the user will extrapolate (a parabola in logs).
+    if turning and np.mean(turns > 0) > 0.05:
+        return f"turns back beyond the data along column {column}"
     return None
 
 

@@ -102,6 +102,9 @@ class TaskDiscovery:
             "candidates_evaluated": self.candidates_evaluated(),
             "proposals": self.proposals(),
             "seconds": round(self.seconds, 3),
+            # Per target: why the law deserves care (nothing validated), and the near-ties' spread beyond the data.
+            "warnings": {o.problem.target: o.state.warning for o in self.outcomes if o.state.warning},
+            "uncertainty": {o.problem.target: o.state.band.as_dict() for o in self.outcomes if o.state.band},
         }
 
 
@@ -281,6 +284,8 @@ def _search_target(
             )
 
     outcome = run_search(problem, config, extra_proposers=extra_proposers, on_candidate=record, state=state)
+    if outcome.state.warning:
+        progress(f"warning: {outcome.state.warning}")
     progress(
         f"{problem.target}: chose {outcome.best.identity} (validation R^2 {outcome.best.validation_r2:.4f}, "
         f"{len(outcome.state.candidates)} candidates, {outcome.seconds:.0f} s)"

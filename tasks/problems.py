@@ -7,6 +7,7 @@ from numpy.typing import NDArray
 
 from sld.search import SplitArrays
 from sld.search.candidates import Problem
+from sld.search.plausibility import infer_region
 from sld.search.selection import ProbeRegion
 from sld.tasks.task import Task
 
@@ -52,7 +53,8 @@ def task_problems(task: Task, train: SplitArrays, *, max_params: int | None = No
             groups=train.groups,
             order=order,
             max_params=max_params or task.max_params,
-            region=region,
+            # What the task does not declare (trends, a loss's floor, a rate's range) is read from its train rows.
+            region=infer_region(region, train.X, train.Y[:, index], train.groups, target=target),
             target=target,
         )
         for index, target in enumerate(task.targets)

@@ -41,6 +41,10 @@ def _print_discovery(discovery: TaskDiscovery, human_r2: float | None) -> None:
         if outcome.best.shared:
             click.echo(f"  shared by all groups: {', '.join(outcome.best.shared)} (the others are fitted per group)")
         click.echo(f"  LaTeX: {outcome.law.latex}")
+        if outcome.state.warning:
+            click.echo(f"  warning: {outcome.state.warning}")
+        if outcome.state.band is not None:
+            click.echo(f"  uncertainty: {outcome.state.band.describe()}")
         for group, fit in list(outcome.fit.fits.items())[:12]:
             values = "failed" if fit.params is None else ", ".join(
                 f"{spec.name}={value:.6g}" for spec, value in zip(outcome.law.constants, fit.params, strict=True))

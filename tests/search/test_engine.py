@@ -90,9 +90,16 @@ def test_budget_stops_the_search():
     assert outcome.seconds < 15
 
 
-def test_no_valid_law_is_a_clear_error():
+def test_nothing_validated_still_gives_a_law_with_a_warning():
     state = SearchState(candidates=[Candidate(expression="a*N", source="test", reason="hopeless: training R^2 -3")])
-    with pytest.raises(SearchError, match="passed validation"):
+    best, law, fit = finalize(_power_law_problem(), state, EngineConfig(**FAST))
+    assert best.expression == "a*N" and fit.fits
+    assert "passed validation" in state.warning and "hopeless" in state.warning
+
+
+def test_nothing_fittable_is_a_clear_error():
+    state = SearchState(candidates=[Candidate(expression="a*(", source="test", reason="syntax")])
+    with pytest.raises(SearchError, match="could be fitted"):
         finalize(_power_law_problem(), state, EngineConfig(**FAST))
 
 

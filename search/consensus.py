@@ -1,0 +1,198 @@
+"""Choose among near-ties by what they predict beyond the data, and report how much they disagree there.
+
+Dozens of candidates can validate within noise of each other and still disagree wildly beyond the data; the
+folds cannot tell which is right. The median prediction of the near-ties is a robust estimate of where the
+curve goes (one law that explodes, or one that flattens too early, moves it little), so the choice prefers the
+laws that stay close to it, then the literature families, then the plainer form (shorter expression tree), then
+the objective. The spread of the near-ties' predictions over the probe region is the uncertainty band.
+
+Example
+-------
+>>> import numpy as np
+>>> predictions = np.array([[[1.0, 2.0]], [[1.1, 2.1]], [[1.4, 2.6]]])  # 3 laws, 1 factor, 2 rows
+>>> consensus_deviation(predictions, span=1.0).round(3).tolist()
+[0.1, 0.0, 0.4]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sld.search.candidates import Candidate
+from sld.search.expressions import Law
+from sld.search.fitting import GroupedFit
+from sld.search.plausibility import description_length
+from sld.search.selection import ProbeRegion, _moved
+
+FloatArray = NDArray[np.float64]
+StrArray = NDArray[np.str_]
+
+# Near-ties refitted to compare their predictions (each costs one evaluation in the final step).
+MAX_NEAR_TIES = 8
+# Laws whose mean distance to the consensus is within this share of the target's span of the closest one agree.
+CONSENSUS_TOLERANCE = 0.02
+
+
+def fold_standard_error(candidate: Candidate) -> float:
+    """Return the standard error of a candidate's mean validation error over its folds (0 with one fold)."""
+    errors = np.array([1.0 - r2 for r2 in candidate.fold_r2])
+    if errors.size < 2:
+        return 0.0
+    return float(errors.std(ddof=1) / np.sqrt(errors.size))
+
+
+def near_ties(ranked: Sequence[Candidate], tolerance: float) -> list[Candidate]:
+    """Return the candidates the validation folds cannot separate from the best (``ranked`` best first).
+
+    Near-ties are within ``tolerance`` (relative) of the best objective, or within one standard error of its fold
+    errors (Breiman's one-standard-error rule: with few folds, an edge smaller than the folds' own spread is
+    noise, and the more candidates a search tries, the more such lucky edges it finds).
+    """
+    if not ranked:
+        return []
+    best = ranked[0]
+    threshold = best.objective * (1.0 + tolerance)
+    error_threshold = best.validation_nmse + fold_standard_error(best)
+    return [c for c in ranked if c.objective <= threshold or c.validation_nmse <= error_threshold]
+
+
+def probe_predictions(law: Law, fit: GroupedFit, X: FloatArray, groups: StrArray, region: ProbeRegion) -> FloatArray:
+    """Return predictions at the training rows moved along all axis columns together by each probe factor.
+
+    Shape (len(region.factors), n); with no axis, shape (1, n) at the rows themselves.
+    """
+    if not region.axis_columns:
+        return fit.predict(law, X, groups)[None, :]
+    curves = []
+    with np.errstate(all="ignore"):
+        for factor in region.factors:
+            moved = X
+            for column in region.axis_columns:
+                moved = _moved(moved, column, factor)
+            curves.append(fit.predict(law, moved, groups))
+    return np.vstack(curves)
+
+
+def consensus_deviation(predictions: FloatArray, *, span: float) -> FloatArray:
+    """Return each law's mean absolute distance to the median of all laws' predictions, in units of ``span``.
+
+    Parameters
+    ----------
+    predictions : ndarray of shape (m, k, n)
+        ``m`` laws' predictions at ``k`` probe factors and ``n`` rows.
+    span : float
+        The observed target's range.
+    """
+    median = np.median(predictions, axis=0)
+    deviation: FloatArray = np.mean(np.abs(predictions - median), axis=(1, 2)) / (span or 1.0)
+    return deviation
+
+
+@dataclass(frozen=True)
+class UncertaintyBand:
+    """How far the near-ties' predictions spread beyond the data.
+
+    Attributes
+    ----------
+    factors : tuple of float
+        Probe factors along the axis (1.0 alone when the task has no axis: spread at the data).
+    low, median, high : tuple of float
+        Per factor, the mean over training rows (moved by the factor) of the lowest, median and highest
+        near-tie prediction.
+    relative_spread : float
+        Largest, over factors, mean over rows of (highest - lowest) / |median|.
+    laws : tuple of str
+        The near-ties compared (the chosen one among them).
+    """
+
+    factors: tuple[float, ...]
+    low: tuple[float, ...]
+    median: tuple[float, ...]
+    high: tuple[float, ...]
+    relative_spread: float
+    laws: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        """Return a JSON-ready dictionary."""
+        return {
+            "factors": list(self.factors),
+            "low": list(self.low),
+            "median": list(self.median),
+            "high": list(self.high),
+            "relative_spread": self.relative_spread,
+            "near_ties": len(self.laws),
+            "laws": list(self.laws),
+        }
+
+    def describe(self) -> str:
+        """Return one line for the CLI."""
+        far = self.factors[-1]
+        return (
+            f"{len(self.laws)} near-ties predict {self.low[-1]:.4g} to {self.high[-1]:.4g} "
+            f"(median {self.median[-1]:.4g}) at {far:g}x the scale: spread {100 * self.relative_spread:.1f}%"
+        )
+
+
+def band_of(predictions: FloatArray, factors: Sequence[float], laws: Sequence[str]) -> UncertaintyBand:
+    """Summarise near-ties' predictions of shape (m, k, n) as an :class:`UncertaintyBand`."""
+    low, high = predictions.min(axis=0), predictions.max(axis=0)
+    median = np.median(predictions, axis=0)
+    with np.errstate(all="ignore"):
+        relative = np.mean((high - low) / np.maximum(np.abs(median), 1e-12), axis=1)
+    return UncertaintyBand(
+        factors=tuple(float(f) for f in factors),
+        low=tuple(float(v) for v in low.mean(axis=1)),
+        median=tuple(float(v) for v in median.mean(axis=1)),
+        high=tuple(float(v) for v in high.mean(axis=1)),
+        relative_spread=round(float(np.max(relative)), 6),
+        laws=tuple(laws),
+    )
+
+
+def consensus_choice(
+    entries: Sequence[tuple[Candidate, Law, GroupedFit]],
+    X: FloatArray,
+    y: FloatArray,
+    groups: StrArray,
+    region: ProbeRegion,
+) -> tuple[int, UncertaintyBand]:
+    """Return the index of the near-tie to choose and the near-ties' uncertainty band.
+
+    Parameters
+    ----------
+    entries : sequence of (Candidate, Law, GroupedFit)
+        Near-ties fitted on all training rows (each passed the extrapolation checks).
+    X, y, groups : ndarray
+        Training rows only.
+    region : ProbeRegion
+        Where the law will predict.
+
+    Returns
+    -------
+    tuple of (int, UncertaintyBand)
+        Among the laws within ``CONSENSUS_TOLERANCE`` of the closest one to the median prediction, the first by
+        (not a literature family, description length, objective, expression).
+    """
+    predictions = np.stack([probe_predictions(law, fit, X, groups, region) for _, law, fit in entries])
+    # A law that is non-finite where the axis columns move together takes no part in the consensus.
+    finite = np.flatnonzero(np.all(np.isfinite(predictions), axis=(1, 2)))
+    if finite.size == 0:
+        finite = np.arange(len(entries))
+        predictions = np.nan_to_num(predictions, nan=0.0, posinf=0.0, neginf=0.0)
+    entries = [entries[i] for i in finite]
+    predictions = predictions[finite]
+    deviation = consensus_deviation(predictions, span=float(np.ptp(y)))
+    agree = [i for i in range(len(entries)) if deviation[i] <= deviation.min() + CONSENSUS_TOLERANCE]
+
+    def key(index: int) -> tuple[bool, int, float, str]:
+        candidate, law, _ = entries[index]
+        return (candidate.source != "family", description_length(law), candidate.objective, candidate.expression)
+
+    chosen = min(agree, key=key)
+    factors = region.factors if region.axis_columns else (1.0,)
+    band = band_of(predictions, factors, [candidate.identity for candidate, _, _ in entries])
+    return int(finite[chosen]), band

@@ -1,0 +1,102 @@
+"""When no candidate passes validation, still give the user the best plausible law, with a warning.
+
+A short, clean curve can leave too few rows for the extrapolation folds to judge any law (a 10-point learning
+curve keeps 2 rows per fold), yet the literature families fit it well. The user gets the law that fits all
+training rows best among those that pass the extrapolation and plausibility checks (an implausible one only when
+none does), and a warning that names why validation was weak.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from sld.search.candidates import Candidate, Problem, law_from_proposal
+from sld.search.errors import ExpressionError
+from sld.search.expressions import Law
+from sld.search.families import Proposal
+from sld.search.fitting import FitConfig, GroupedFit
+from sld.search.plausibility import description_length, nesting_reason
+from sld.search.scoring import score_predictions
+from sld.search.selection import Fold, check_extrapolation
+from sld.search.shared_fits import effective_params
+from sld.search.warm_fits import fit_groups_warm
+
+# Candidates refitted on all training rows for the fallback, in evaluation order (families come first).
+MAX_FALLBACK_CANDIDATES = 60
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """The law given when nothing validated, and the warning that goes with it."""
+
+    candidate: Candidate
+    law: Law
+    fit: GroupedFit
+    warning: str
+
+
+def weak_validation_reason(problem: Problem, candidates: Sequence[Candidate], folds: Sequence[Fold]) -> str:
+    """Return why validation could not pass any law: too few held-out rows, or what the candidates failed on."""
+    usable = sum(1 for fold in folds if fold.validate.size >= 3)
+    reasons = Counter(c.reason.split(":")[0] for c in candidates if c.reason)
+    parts = [f"{len(problem.y)} training rows leave {usable} validation fold(s) with 3+ held-out rows"]
+    if reasons:
+        top = ", ".join(f"{reason} ({count})" for reason, count in reasons.most_common(3))
+        parts.append(f"candidates failed on: {top}")
+    return "; ".join(parts)
+
+
+def fallback_choice(
+    problem: Problem, candidates: Sequence[Candidate], folds: Sequence[Fold], *, config: FitConfig, penalty: float
+) -> Fallback | None:
+    """Return the best plausible law by its fit to all training rows, or ``None`` when no candidate fits at all.
+
+    Parameters
+    ----------
+    problem : Problem
+        Training rows of one target.
+    candidates : sequence of Candidate
+        Evaluated candidates (none validated).
+    folds : sequence of Fold
+        The validation folds (to say why validation was weak).
+    config : FitConfig
+        Constant-fit settings.
+    penalty : float
+        Relative inflation of the training NMSE per constant, as the validation objective has.
+    """
+    n_groups = len(np.unique(problem.groups))
+    scored: list[tuple[tuple[bool, float, int, str], Candidate, Law, GroupedFit, str | None]] = []
+    for candidate in candidates[:MAX_FALLBACK_CANDIDATES]:
+        proposal = Proposal(candidate.expression, source=candidate.source, bounds=candidate.bounds)
+        try:
+            law = law_from_proposal(proposal, problem.variables)
+        except ExpressionError:
+            continue
+        if law.n_params > problem.max_params or nesting_reason(law) is not None:
+            continue
+        shared = frozenset(candidate.shared) & set(law.constant_names)
+        fit = fit_groups_warm(law, problem.X, problem.y, problem.groups, config=config, shared=shared)
+        with np.errstate(all="ignore"):
+            scores = score_predictions(problem.y, fit.predict(law, problem.X, problem.groups))
+        if scores.failed or not math.isfinite(scores.nmse):
+            continue
+        reason = check_extrapolation(law, fit, problem.X, problem.y, problem.groups, problem.region)
+        objective = scores.nmse * (1.0 + penalty * effective_params(law.n_params, len(shared), n_groups))
+        key = (reason is not None, objective, description_length(law), candidate.expression)
+        scored.append((key, replace(candidate, train_r2=float(scores.r2)), law, fit, reason))
+    if not scored:
+        return None
+    _, candidate, law, fit, reason = min(scored, key=lambda entry: entry[0])
+    why = weak_validation_reason(problem, candidates, folds)
+    plausible = "it passes the plausibility checks" if reason is None else f"no law passed the checks; this one {reason}"
+    warning = (
+        f"No law for target '{problem.target}' passed validation ({len(candidates)} tried): {why}. "
+        f"Chose the best fit to all training rows (R^2 {candidate.train_r2:.4f}); {plausible}. "
+        "Treat its extrapolation with care, or add rows at larger scale."
+    )
+    return Fallback(candidate=candidate, law=law, fit=fit, warning=warning)

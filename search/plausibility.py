@@ -1,0 +1,174 @@
+"""Would a researcher publish this law? Structure, trends, floors and ranges checked beyond the data.
+
+Validation folds only test a law where there are rows; these checks test what it says *beyond* them, where the
+user will ask it to predict. What a task declares (trends, optima) comes from the task; what it does not declare
+is inferred from the training rows: the sign of the trend the data show along each scale variable, whether the
+target is a loss (it falls with scale, so it must level off at a finite floor), and whether it is a rate that
+lives in [0, 1]. :func:`infer_region` adds these to a :class:`~sld.search.selection.ProbeRegion`;
+:func:`~sld.search.selection.check_extrapolation` enforces them on every candidate.
+
+Example
+-------
+>>> import numpy as np
+>>> from sld.search.expressions import parse_law
+>>> nesting_reason(parse_law("a * exp(b * exp(c * N))", ("N",)))
+'nests exp inside exp'
+>>> description_length(parse_law("E + A * N**(-a)", ("N",)))
+8
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import sympy
+from numpy.typing import NDArray
+
+from sld.search.expressions import Law
+from sld.search.profile import profile_data
+
+if TYPE_CHECKING:
+    from sld.search.selection import ProbeRegion
+
+FloatArray = NDArray[np.float64]
+StrArray = NDArray[np.str_]
+
+# Far beyond the data, along every scale column at once: a loss must still sit on a finite floor there.
+FAR_FACTORS = (1e3, 1e6, 1e12)
+# A loss may not fall below this share of its smallest observed value within FAR_FACTORS of the scale: the
+# irreducible part of a loss (Hoffmann et al. 2022's E) is a sizeable share of the losses measured, and a law
+# whose floor is zero says the loss vanishes with scale.
+FLOOR_SHARE = 0.25
+# Rates may leave [0, 1] by this much (fit noise at the edges), no more.
+UNIT_SLACK = 0.02
+# Target names that say what the target is (matched as whole words or word parts: ``lm_loss``, ``top1_acc``).
+LOSS_WORDS = ("loss", "perplexity", "ppl", "nll", "entropy")
+RATE_WORDS = ("acc", "accuracy", "error", "err", "rate", "prob", "probability", "fraction", "share", "precision",
+              "recall")
+
+
+def description_length(law: Law) -> int:
+    """Return the size of the law's expression tree (operators, variables, constants and numbers).
+
+    A plain form has a short tree; the constant count alone cannot tell ``E + A/N**a`` from
+    ``exp(a*exp(b*log(N)**2))``, which have the same three constants.
+    """
+    return sum(1 for _ in sympy.preorder_traversal(law.expr))
+
+
+def nesting_reason(law: Law) -> str | None:
+    """Return why the form nests exp inside exp or log inside log, or ``None`` when it does not.
+
+    Such towers have no physical reading in scaling laws and explode or flatten abruptly beyond the data.
+    """
+    for node in sympy.preorder_traversal(law.expr):
+        for function in (sympy.exp, sympy.log):
+            if isinstance(node, function) and any(isinstance(inner, function) for inner in _inside(node)):
+                return f"nests {function.__name__} inside {function.__name__}"
+    return None
+
+
+def _inside(node: sympy.Expr) -> list[sympy.Basic]:
+    nodes = []
+    for argument in node.args:
+        nodes.extend(sympy.preorder_traversal(argument))
+    return nodes
+
+
+def _words(name: str) -> list[str]:
+    return [word for word in re.split(r"[^a-z0-9]+|(?<=[a-z])(?=[0-9])", name.lower()) if word]
+
+
+def is_rate(name: str, y: FloatArray) -> bool:
+    """Whether the target is an accuracy, error rate or probability: named so, and observed inside [0, 1]."""
+    inside = bool(np.all((y >= 0) & (y <= 1)))
+    return inside and any(word.startswith(RATE_WORDS) for word in _words(name))
+
+
+def infer_region(region: ProbeRegion, X: FloatArray, y: FloatArray, groups: StrArray, *, target: str) -> ProbeRegion:
+    """Return ``region`` completed with what the training rows show and the task did not declare.
+
+    Parameters
+    ----------
+    region : ProbeRegion
+        The task's declarations (axis, trends, optima).
+    X, y, groups : ndarray
+        Training rows only: shapes (n, d), (n,), (n,).
+    target : str
+        Name of the target (``loss``, ``acc``... say what kind of target it is).
+
+    Returns
+    -------
+    ProbeRegion
+        With the trend of each scale variable the data show clearly (declared trends and optimum columns are
+        kept as they are), ``floor`` for losses (named so, or falling along every axis column) and ``unit_interval``
+        for rates.
+    """
+    names = tuple(f"x{index}" for index in range(X.shape[1]))
+    profile = profile_data(X, y, names, groups)
+    monotone = dict(region.monotone)
+    for index, variable in enumerate(profile.variables):
+        if index in monotone or index in region.optima or variable.kind != "scale":
+            continue
+        if variable.trend in ("increasing", "decreasing"):
+            monotone[index] = variable.trend  # type: ignore[assignment]
+    axis_trends = [monotone.get(column) for column in region.axis_columns]
+    named_loss = any(word in LOSS_WORDS for word in _words(target))
+    falling = bool(axis_trends) and all(trend == "decreasing" for trend in axis_trends)
+    return replace(
+        region,
+        monotone=monotone,
+        floor=region.floor or named_loss or falling,
+        unit_interval=region.unit_interval or is_rate(target, y),
+    )
+
+
+def far_moved(X: FloatArray, columns: tuple[int, ...], factor: float) -> FloatArray | None:
+    """Return X with every scale column of ``columns`` (positive, spanning a factor > 3) multiplied by ``factor``.
+
+    ``None`` when none of the columns is a scale column (far probes need a multiplicative axis).
+    """
+    moved = X.copy()
+    scaled = False
+    for column in columns:
+        values = X[:, column]
+        if np.all(values > 0) and values.max() / values.min() > 3:
+            moved[:, column] = values * factor
+            scaled = True
+    return moved if scaled else None
+
+
+def floor_reason(far: FloatArray, y: FloatArray) -> str | None:
+    """Return why far-beyond predictions of a loss have no finite floor, or ``None`` when they do.
+
+    Parameters
+    ----------
+    far : ndarray of shape (k, n)
+        Predictions at the rows moved by each of ``FAR_FACTORS``.
+    y : ndarray of shape (n,)
+        Observed target.
+    """
+    if not np.all(np.isfinite(far)):
+        return "diverges far beyond the data (non-finite predictions)"
+    lowest = float(far.min())
+    if np.all(y > 0):
+        floor = FLOOR_SHARE * float(y.min())
+        if lowest < floor:
+            return f"has no floor: the loss falls to {lowest:.3g} far beyond the data (below {floor:.3g})"
+        return None
+    span = float(np.ptp(y)) or 1.0
+    bound = float(y.min()) - 3.0 * span
+    if lowest < bound:
+        return f"has no floor: the loss falls to {lowest:.3g} far beyond the data (below {bound:.3g})"
+    return None
+
+
+def unit_interval_reason(predictions: FloatArray) -> str | None:
+    """Return why predictions of a rate leave [0, 1], or ``None`` when they stay inside."""
+    low, high = float(np.min(predictions)), float(np.max(predictions))
+    if low < -UNIT_SLACK or high > 1 + UNIT_SLACK:
+        return f"predicts a rate outside [0, 1] beyond the data ({low:.3g} to {high:.3g})"
+    return None
