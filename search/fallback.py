@@ -41,13 +41,21 @@ class Fallback:
 
 
 def weak_validation_reason(problem: Problem, candidates: Sequence[Candidate], folds: Sequence[Fold]) -> str:
-    """Return why validation could not pass any law: too few held-out rows, or what the candidates failed on."""
-    usable = sum(1 for fold in folds if fold.validate.size >= 3)
-    reasons = Counter(c.reason.split(":")[0] for c in candidates if c.reason)
-    parts = [f"{len(problem.y)} training rows leave {usable} validation fold(s) with 3+ held-out rows"]
+    """Return why validation could not pass any law: few held-out rows, a flat tail, what the candidates failed on."""
+    usable = [fold for fold in folds if fold.validate.size >= 3]
+    parts = [f"{len(problem.y)} training rows leave {len(usable)} validation fold(s) with 3+ held-out rows"]
+    spread = float(np.ptp(problem.y)) or 1.0
+    if usable:
+        tail = min(float(np.ptp(problem.y[fold.validate])) for fold in usable) / spread
+        if tail < 0.1:
+            parts.append(
+                f"the held-out rows span only {100 * tail:.1f}% of the target's range (the curve flattens), "
+                "so small errors there give large negative R^2"
+            )
+    # "validation: hopeless: ..." -> "hopeless": the kind of failure, without the per-candidate numbers.
+    reasons = Counter(c.reason.removeprefix("validation: ").split(":")[0] for c in candidates if c.reason)
     if reasons:
-        top = ", ".join(f"{reason} ({count})" for reason, count in reasons.most_common(3))
-        parts.append(f"candidates failed on: {top}")
+        parts.append("candidates failed on: " + ", ".join(f"{r} ({n})" for r, n in reasons.most_common(3)))
     return "; ".join(parts)
 
 

@@ -28,6 +28,7 @@ import sympy
 from numpy.typing import NDArray
 
 from sld.search.expressions import Law
+from sld.search.fitting import GroupedFit
 from sld.search.profile import profile_data
 
 if TYPE_CHECKING:
@@ -172,3 +173,55 @@ def unit_interval_reason(predictions: FloatArray) -> str | None:
     if low < -UNIT_SLACK or high > 1 + UNIT_SLACK:
         return f"predicts a rate outside [0, 1] beyond the data ({low:.3g} to {high:.3g})"
     return None
+
+
+def far_reason(
+    law: Law, fit: GroupedFit, X: FloatArray, y: FloatArray, groups: StrArray, region: ProbeRegion
+) -> str | None:
+    """Return why the law breaks a loss's floor or a rate's range far beyond the data, or ``None``.
+
+    Far means every scale column of the axis multiplied together by each of ``FAR_FACTORS``; axes without a
+    scale column (additive ones) have no far probe.
+    """
+    if not (region.floor or region.unit_interval):
+        return None
+    far = [far_moved(X, region.axis_columns, factor) for factor in FAR_FACTORS]
+    if not far or far[0] is None:
+        return None
+    with np.errstate(all="ignore"):
+        curve = np.vstack([fit.predict(law, moved, groups) for moved in far if moved is not None])
+    reason = floor_reason(curve, y) if region.floor else None
+    if reason is None and region.unit_interval:
+        reason = unit_interval_reason(curve)
+    return reason
+
+
+def plausibility_record(
+    law: Law,
+    fit: GroupedFit,
+    X: FloatArray,
+    y: FloatArray,
+    groups: StrArray,
+    region: ProbeRegion,
+    variables: tuple[str, ...],
+) -> dict[str, object]:
+    """Return the plausibility checks of a fitted law, one by one, as a JSON-ready record (for the bench JSON).
+
+    Keys: ``description_length``; ``nested`` (exp in exp or log in log); ``loss`` and ``rate`` (what the target
+    was taken for); ``floor_kept`` (a loss's floor and a rate's range far beyond the data; ``None`` when neither
+    applies); ``trends`` (variable -> trend, declared or shown by the data) and ``trends_kept``; ``reason``
+    (the full extrapolation check's verdict, ``None`` when it passes).
+    """
+    from sld.search.selection import check_extrapolation, trend_reason
+
+    applies = region.floor or region.unit_interval
+    return {
+        "description_length": description_length(law),
+        "nested": nesting_reason(law) is not None,
+        "loss": region.floor,
+        "rate": region.unit_interval,
+        "floor_kept": (far_reason(law, fit, X, y, groups, region) is None) if applies else None,
+        "trends": {variables[column]: trend for column, trend in sorted(region.monotone.items())},
+        "trends_kept": trend_reason(law, fit, X, y, groups, region) is None,
+        "reason": check_extrapolation(law, fit, X, y, groups, region),
+    }

@@ -35,6 +35,10 @@ Trend = Literal["increasing", "decreasing"]
 # Share of each group's distinct axis values held out by the successive folds; 0 holds out the largest value
 # alone, the next step up in scale, which is what a benchmark's test rows usually are.
 HOLDOUT_FRACTIONS = (0.0, 0.2, 0.3, 0.4)
+# Share of each group's *range* along the axis held out (by scale ratio: on a log axis, the top 30% of the
+# decades): where runs crowd at small scale, holding out a share of the rows extrapolates only a short way,
+# while the user extrapolates by a ratio of scale.
+SPAN_FRACTIONS = (0.3,)
 # Predictions beyond the data may leave the observed target range by at most this many ranges.
 EXPLOSION_SPANS = 3.0
 
@@ -52,6 +56,7 @@ def extrapolation_folds(
     groups: StrArray,
     *,
     fractions: Sequence[float] = HOLDOUT_FRACTIONS,
+    span_fractions: Sequence[float] = SPAN_FRACTIONS,
     n_random_folds: int = 5,
     seed: int = 0,
 ) -> list[Fold]:
@@ -65,6 +70,9 @@ def extrapolation_folds(
         Each group is split on its own distinct values, so every group is both fitted and validated.
     fractions : sequence of float
         Share of each group's distinct axis values to hold out, one fold each (duplicates dropped).
+    span_fractions : sequence of float
+        Share of each group's range of ``order`` to hold out, one fold each: rows beyond
+        ``max - share * (max - min)`` are validated (at least one value, and two values stay to fit on).
     n_random_folds : int
         Folds when ``order`` is None.
     seed : int
@@ -78,7 +86,8 @@ def extrapolation_folds(
     if order is None:
         return _random_folds(groups, n_random_folds, seed)
     folds: dict[tuple[int, ...], Fold] = {}
-    for fraction in fractions:
+    cuts = [(_count_cut, fraction) for fraction in fractions] + [(_span_cut, share) for share in span_fractions]
+    for cut_of, share in cuts:
         train_parts: list[IntArray] = []
         validate_parts: list[IntArray] = []
         for group in np.unique(groups):
@@ -87,8 +96,7 @@ def extrapolation_folds(
             if values.size < 2:
                 train_parts.append(rows)
                 continue
-            held = min(max(1, round(fraction * values.size)), values.size - 1)
-            cut = values[values.size - held]
+            cut = cut_of(values, share)
             validate_parts.append(rows[order[rows] >= cut])
             train_parts.append(rows[order[rows] < cut])
         if not validate_parts:
@@ -97,6 +105,20 @@ def extrapolation_folds(
         key = tuple(validate.tolist())
         folds.setdefault(key, Fold(train=np.sort(np.concatenate(train_parts)), validate=validate))
     return sorted(folds.values(), key=lambda fold: fold.validate.size)
+
+
+def _count_cut(values: FloatArray, fraction: float) -> float:
+    # Hold out a share of the distinct values (at least one, and one stays to fit on).
+    held = min(max(1, round(fraction * values.size)), values.size - 1)
+    return float(values[values.size - held])
+
+
+def _span_cut(values: FloatArray, share: float) -> float:
+    # Hold out the values beyond a share of the range, keeping at least one held out and two to fit on.
+    threshold = values[-1] - share * (values[-1] - values[0])
+    first_held = int(np.searchsorted(values, threshold, side="left"))
+    first_held = min(max(first_held, min(2, values.size - 1)), values.size - 1)
+    return float(values[first_held])
 
 
 def _random_folds(groups: StrArray, n_folds: int, seed: int) -> list[Fold]:
@@ -257,8 +279,8 @@ def check_extrapolation(
     log in log; predictions are finite; they stay within ``EXPLOSION_SPANS`` target ranges of the observed range
     (no blow-up); they move monotonically with the factor (no oscillation, and no turning point unless the column
     has a declared optimum); trends (declared or shown by the data) hold from a row through its moved copies;
-    a loss keeps a finite floor far beyond the data (all scale columns moved together by ``FAR_FACTORS``); a rate
-    stays in [0, 1]; and in each declared optimum column, the law has its minimum inside the observed range for
+    a loss keeps a finite floor and a rate stays in [0, 1], near and far beyond the data (all scale columns moved
+    together by ``FAR_FACTORS``); and in each declared optimum column, the law has its minimum inside the observed range for
     most rows.
     """
     from sld.search import plausibility
@@ -270,34 +292,58 @@ def check_extrapolation(
     # Up to four times the scale, a trustworthy law stays within a few target spans of what was observed.
     low, high = float(y.min()) - EXPLOSION_SPANS * span, float(y.max()) + EXPLOSION_SPANS * span
     with np.errstate(all="ignore"):
-        base = fit.predict(law, X, groups)
-        curves: dict[int, FloatArray] = {}
-        for column in sorted(set(region.axis_columns) | set(region.monotone)):
-            moved = [fit.predict(law, _moved(X, column, factor), groups) for factor in region.factors]
-            curves[column] = np.vstack([base, *moved])
+        curves = probe_curves(law, fit, X, groups, sorted(set(region.axis_columns) | set(region.monotone)), region)
         for column in region.axis_columns or ():
             reason = _curve_reason(curves[column], column, span, low, high, turning=column not in region.optima)
+            if reason is None and region.unit_interval:
+                reason = plausibility.unit_interval_reason(curves[column])
             if reason is not None:
                 return reason
-            if region.unit_interval:
-                reason = plausibility.unit_interval_reason(curves[column])
-                if reason is not None:
-                    return reason
-        for column, trend in region.monotone.items():
-            change = np.diff(curves[column], axis=0) / span
-            wrong = change > 1e-3 if trend == "decreasing" else change < -1e-3
-            if np.mean(np.any(wrong, axis=0)) > 0.1:
-                return f"breaks the {trend} trend in column {column} beyond the data"
-        if region.floor and region.axis_columns:
-            far = [plausibility.far_moved(X, region.axis_columns, factor) for factor in plausibility.FAR_FACTORS]
-            if far[0] is not None:
-                far_curve = np.vstack([fit.predict(law, moved, groups) for moved in far if moved is not None])
-                reason = plausibility.floor_reason(far_curve, y)
-                if reason is not None:
-                    return reason
+        reason = trend_reason(law, fit, X, y, groups, region, curves=curves) or plausibility.far_reason(
+            law, fit, X, y, groups, region
+        )
+        if reason is not None:
+            return reason
         for column in region.optima:
             if _interior_minimum_share(law, fit, X, groups, column) < OPTIMUM_SHARE:
                 return f"has no interior minimum in column {column}, where the target has an optimum"
+    return None
+
+
+def probe_curves(
+    law: Law, fit: GroupedFit, X: FloatArray, groups: StrArray, columns: Sequence[int], region: ProbeRegion
+) -> dict[int, FloatArray]:
+    """Return, per column, predictions at the rows and at the rows moved by each probe factor, (1 + k, n)."""
+    with np.errstate(all="ignore"):
+        base = fit.predict(law, X, groups)
+        return {
+            column: np.vstack([base, *(fit.predict(law, _moved(X, column, f), groups) for f in region.factors)])
+            for column in columns
+        }
+
+
+def trend_reason(
+    law: Law,
+    fit: GroupedFit,
+    X: FloatArray,
+    y: FloatArray,
+    groups: StrArray,
+    region: ProbeRegion,
+    *,
+    curves: Mapping[int, FloatArray] | None = None,
+) -> str | None:
+    """Return why the law breaks a trend of ``region.monotone`` from a row through its moved copies, or ``None``.
+
+    A step against the trend larger than 0.1% of the target's range, on more than a tenth of the rows, breaks it.
+    """
+    span = float(np.ptp(y)) or 1.0
+    curves = curves if curves is not None else probe_curves(law, fit, X, groups, list(region.monotone), region)
+    for column, trend in region.monotone.items():
+        with np.errstate(all="ignore"):
+            change = np.diff(curves[column], axis=0) / span
+        wrong = change > 1e-3 if trend == "decreasing" else change < -1e-3
+        if np.mean(np.any(wrong, axis=0)) > 0.1:
+            return f"breaks the {trend} trend in column {column} beyond the data"
     return None
 
 

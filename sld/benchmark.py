@@ -20,7 +20,8 @@ from sld.corpus import load_sldbench, validate_frame
 from sld.corpus.embedded import EMBEDDED_TASK, load_embedded_task
 from sld.discovery import TaskDiscovery, discover_task
 from sld.search import FitConfig, Law, Scores, SplitArrays, clip_r2, evaluate_split, score_predictions
-from sld.search.engine import EngineConfig
+from sld.search.engine import EngineConfig, SearchOutcome
+from sld.search.plausibility import plausibility_record
 from sld.tasks import Task, get_task, list_tasks
 from sld.tasks.data import task_arrays
 from sld.tasks.literature import human_law
@@ -44,6 +45,11 @@ class TaskScore(BaseModel):
     ranking: dict[str, object] | None = None
     # Per target, the constants of the chosen law that take one value for all groups (discovery runs).
     shared: dict[str, list[str]] | None = None
+    # Per target, the chosen law's expression and its plausibility checks beyond the training rows
+    # (`sld.search.plausibility.plausibility_record`), and the near-ties' spread there (discovery runs).
+    plausibility: dict[str, dict[str, object]] | None = None
+    uncertainty: dict[str, dict[str, object]] | None = None
+    warnings: dict[str, str] | None = None
 
 
 class BenchResult(BaseModel):
@@ -203,4 +209,16 @@ def score_sld_task(
         proposals=discovery.proposals(),
         ranking=validation_vs_test(discovery, test),
         shared={outcome.problem.target: list(outcome.best.shared) for outcome in discovery.outcomes},
+        plausibility={outcome.problem.target: chosen_plausibility(outcome) for outcome in discovery.outcomes},
+        uncertainty={o.problem.target: o.state.band.as_dict() for o in discovery.outcomes if o.state.band},
+        warnings={o.problem.target: o.state.warning for o in discovery.outcomes if o.state.warning},
     )
+
+
+def chosen_plausibility(outcome: SearchOutcome) -> dict[str, object]:
+    """Return the chosen law's expression and plausibility checks, on the training rows it was chosen on."""
+    problem = outcome.problem
+    record = plausibility_record(
+        outcome.law, outcome.fit, problem.X, problem.y, problem.groups, problem.region, problem.variables
+    )
+    return {"expression": outcome.best.expression, "variables": list(problem.variables), **record}

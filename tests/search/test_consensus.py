@@ -1,0 +1,50 @@
+import numpy as np
+
+from sld.search import parse_law
+from sld.search.candidates import Candidate
+from sld.search.consensus import consensus_choice, near_ties
+from sld.search.fitting import FitResult, GroupedFit
+from sld.search.selection import ProbeRegion
+
+
+def _entry(text: str, params: list[float]) -> tuple[Candidate, object, GroupedFit]:
+    law = parse_law(text, ("x",))
+    fit = GroupedFit(fits={"g": FitResult(np.array(params), True, "", 0.0, 1)})
+    candidate = Candidate(text, source="family", status="ok", objective=0.01, n_params=law.n_params)
+    return candidate, law, fit
+
+
+def test_consensus_picks_the_middle_law_even_when_it_is_the_longest():
+    x = np.geomspace(1.0, 10.0, 8)
+    y = 1.0 + 0.1 * x
+    groups = np.full(x.size, "g")
+    entries = [
+        _entry("a + b*x", [1.0, 0.0]),  # flat beyond the data
+        _entry("a + b*x + c*x**2", [1.0, 0.1, 0.0]),  # the middle: agrees with the median
+        _entry("c0 + c1*x", [1.0, 0.2]),  # rises twice as fast
+    ]
+    chosen, band = consensus_choice(entries, x[:, None], y, groups, ProbeRegion(axis_columns=(0,)))
+    assert chosen == 1
+    assert band.factors == (1.5, 2.0, 4.0)
+    assert all(low < median < high for low, median, high in zip(band.low, band.median, band.high, strict=True))
+    assert band.relative_spread > 0.5 and len(band.laws) == 3
+
+
+def test_agreeing_laws_fall_back_to_the_plainer_form():
+    x = np.geomspace(1.0, 10.0, 8)
+    y = 1.0 + 0.1 * x
+    groups = np.full(x.size, "g")
+    entries = [_entry("a + b*x + c*x**2", [1.0, 0.1, 0.0]), _entry("a + b*x", [1.0, 0.1])]
+    chosen, band = consensus_choice(entries, x[:, None], y, groups, ProbeRegion(axis_columns=(0,)))
+    assert chosen == 1 and band.relative_spread == 0
+
+
+def test_near_ties_are_within_tolerance_or_one_standard_error_of_the_best():
+    def candidate(objective: float, folds: tuple[float, ...]) -> Candidate:
+        return Candidate(f"{objective}", "t", status="ok", objective=objective, validation_nmse=objective, fold_r2=folds)
+
+    best = candidate(0.010, (0.99, 0.97, 0.95))
+    # Fold errors 0.01, 0.03, 0.05: one standard error is 0.0115, so 0.02 is tied (though 2x the best) and 0.03 not.
+    ranked = [best, candidate(0.0105, (0.99,)), candidate(0.02, (0.99,)), candidate(0.03, (0.99,))]
+    assert near_ties(ranked, 0.1) == ranked[:3]
+    assert near_ties([], 0.1) == []

@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+
+from sld.search import FitConfig, fit_law_grouped, parse_law
+from sld.search.plausibility import description_length, infer_region, nesting_reason
+from sld.search.selection import ProbeRegion, check_extrapolation, extrapolation_folds
+
+
+def _checked(text: str, x: np.ndarray, y: np.ndarray, region: ProbeRegion) -> str | None:
+    law = parse_law(text, ("x",))
+    groups = np.full(x.size, "g")
+    fit = fit_law_grouped(law, x[:, None], y, groups, config=FitConfig(seed=0, n_starts=8))
+    return check_extrapolation(law, fit, x[:, None], y, groups, region)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a * exp(b * exp(c * x))", "nests exp inside exp"),
+        ("a * exp(b * x**2 * exp(c))", "nests exp inside exp"),
+        ("a + b * log(c * log(x))", "nests log inside log"),
+        ("a * exp(b * x) * exp(c * x)", None),
+        ("a + b * log(x) + exp(-c * x)", None),
+    ],
+)
+def test_nesting_is_found_at_any_depth(text, expected):
+    assert nesting_reason(parse_law(text, ("x",))) == expected
+
+
+def test_nested_exp_is_rejected_by_the_extrapolation_check():
+    x = np.linspace(0.1, 1.0, 12)
+    y = 1 + np.exp(np.exp(0.5 * x))
+    assert _checked("a + exp(b * exp(c * x))", x, y, ProbeRegion(axis_columns=(0,))) == "nests exp inside exp"
+
+
+def test_description_length_separates_plain_from_baroque_forms_with_equal_constant_counts():
+    plain = parse_law("E + A * x**(-a)", ("x",))
+    baroque = parse_law("E * exp(A * exp(a * log(x)**2))", ("x",))
+    assert plain.n_params == baroque.n_params == 3
+    assert description_length(plain) < description_length(baroque)
+
+
+def test_law_that_turns_back_up_beyond_the_data_is_rejected():
+    x = np.exp(np.linspace(0.0, 4.8, 15))
+    y = (np.log(x) - 5.0) ** 2  # falling over the data, with its minimum just beyond them
+    region = ProbeRegion(axis_columns=(0,))
+    reason = _checked("a + b * (log(x) - c)**2", x, y, region)
+    assert reason is not None and "turns back" in reason
+    assert _checked("a + b * x**(-c)", x, y, region) is None
+
+
+def test_turning_point_is_allowed_along_a_declared_optimum():
+    x = np.exp(np.linspace(0.0, 4.8, 15))
+    y = (np.log(x) - 2.4) ** 2
+    assert _checked("a + b * (log(x) - c)**2", x, y, ProbeRegion(axis_columns=(0,), optima=(0,))) is None
+
+
+def test_floorless_power_law_for_a_loss_is_rejected():
+    x = np.geomspace(1e2, 1e5, 12)
+    y = 0.5 + 10 * x**-0.3
+    region = ProbeRegion(axis_columns=(0,), floor=True)
+    reason = _checked("a * x**(-b)", x, y, region)
+    assert reason is not None and "has no floor" in reason
+    assert _checked("E + a * x**(-b)", x, y, region) is None
+    # Without the loss's floor requirement the same power law is acceptable.
+    assert _checked("a * x**(-b)", x, y, ProbeRegion(axis_columns=(0,))) is None
+
+
+def test_loss_falling_without_bound_is_rejected_even_for_a_negative_target():
+    x = np.geomspace(1e2, 1e5, 12)
+    y = -1.0 - 0.2 * np.log(x)
+    reason = _checked("a + b * log(x)", x, y, ProbeRegion(axis_columns=(0,), floor=True))
+    assert reason is not None and "has no floor" in reason
+
+
+def test_rate_leaving_the_unit_interval_is_rejected():
+    x = np.geomspace(1e2, 1e5, 12)
+    y = 0.1 + 0.2 * np.log10(x) - 0.3  # accuracy rising linearly in log scale: 0.2 .. 0.8
+    region = ProbeRegion(axis_columns=(0,), unit_interval=True)
+    reason = _checked("a + b * log(x)", x, y, region)
+    assert reason is not None and "outside [0, 1]" in reason
+    assert _checked("a + b * log(x)", x, y, ProbeRegion(axis_columns=(0,))) is None
+
+
+def test_law_against_the_trend_the_data_show_is_rejected():
+    x = np.geomspace(1, 1e3, 12)
+    y = 2 + 3 * x**-0.5
+    groups = np.full(x.size, "g")
+    region = infer_region(ProbeRegion(axis_columns=(0,)), x[:, None], y, groups, target="y")
+    assert region.monotone == {0: "decreasing"} and region.floor
+    # A falling power law plus a rising linear term turns up beyond the data.
+    law = parse_law("a + b * x**(-0.5) + c * x", ("x",))
+    fit = fit_law_grouped(law, x[:, None], y + 0.002 * x, groups, config=FitConfig(seed=0))
+    reason = check_extrapolation(law, fit, x[:, None], y, groups, region)
+    assert reason is not None and ("decreasing" in reason or "turns back" in reason)
+
+
+def test_inferred_expectations_keep_what_the_task_declares():
+    x = np.column_stack([np.geomspace(1, 1e3, 12), np.linspace(0.1, 0.9, 12)])
+    y = np.linspace(0.2, 0.7, 12)
+    declared = ProbeRegion(axis_columns=(0,), monotone={1: "decreasing"})
+    region = infer_region(declared, x, y, np.full(12, "g"), target="top1_acc")
+    assert region.monotone == {1: "decreasing", 0: "increasing"}
+    assert region.unit_interval and not region.floor
+    named = infer_region(ProbeRegion(), x, y, np.full(12, "g"), target="lm_loss")
+    assert named.floor and not named.unit_interval
+
+
+def test_scale_ratio_fold_holds_out_the_top_of_the_range_where_rows_crowd_at_small_scale():
+    order = np.log(np.r_[np.linspace(1.0, 2.0, 20), 50.0, 80.0, 100.0])
+    folds = extrapolation_folds(order, np.full(order.size, "g"))
+    threshold = order.max() - 0.3 * np.ptp(order)
+    expected = set(np.flatnonzero(order >= threshold).tolist())
+    assert expected == {20, 21, 22}
+    assert any(set(fold.validate.tolist()) == expected for fold in folds)
