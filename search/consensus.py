@@ -107,6 +107,9 @@ class UncertaintyBand:
         Largest, over factors, mean over rows of (highest - lowest) / |median|.
     laws : tuple of str
         The near-ties compared (the chosen one among them).
+    constants : dict
+        Per near-tie (by its place in ``laws``), ``{group: {constant: value}}``: enough to draw each near-tie's
+        curve, e.g. as a band in the report's plots.
     """
 
     factors: tuple[float, ...]
@@ -115,6 +118,7 @@ class UncertaintyBand:
     high: tuple[float, ...]
     relative_spread: float
     laws: tuple[str, ...]
+    constants: tuple[dict[str, dict[str, float]], ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         """Return a JSON-ready dictionary."""
@@ -126,6 +130,7 @@ class UncertaintyBand:
             "relative_spread": self.relative_spread,
             "near_ties": len(self.laws),
             "laws": list(self.laws),
+            "constants": list(self.constants),
         }
 
     def describe(self) -> str:
@@ -137,7 +142,12 @@ class UncertaintyBand:
         )
 
 
-def band_of(predictions: FloatArray, factors: Sequence[float], laws: Sequence[str]) -> UncertaintyBand:
+def band_of(
+    predictions: FloatArray,
+    factors: Sequence[float],
+    laws: Sequence[str],
+    constants: Sequence[dict[str, dict[str, float]]] = (),
+) -> UncertaintyBand:
     """Summarise near-ties' predictions of shape (m, k, n) as an :class:`UncertaintyBand`."""
     low, high = predictions.min(axis=0), predictions.max(axis=0)
     median = np.median(predictions, axis=0)
@@ -150,7 +160,18 @@ def band_of(predictions: FloatArray, factors: Sequence[float], laws: Sequence[st
         high=tuple(float(v) for v in high.mean(axis=1)),
         relative_spread=round(float(np.max(relative)), 6),
         laws=tuple(laws),
+        constants=tuple(constants),
     )
+
+
+def group_constants(law: Law, fit: GroupedFit) -> dict[str, dict[str, float]]:
+    """Return ``{group: {constant: value}}`` of a fit (groups whose fit failed are left out)."""
+    names = [spec.name for spec in law.constants]
+    return {
+        group: dict(zip(names, (float(v) for v in result.params), strict=True))
+        for group, result in fit.fits.items()
+        if result.params is not None
+    }
 
 
 def consensus_choice(
@@ -194,5 +215,6 @@ def consensus_choice(
 
     chosen = min(agree, key=key)
     factors = region.factors if region.axis_columns else (1.0,)
-    band = band_of(predictions, factors, [candidate.identity for candidate, _, _ in entries])
+    constants = [group_constants(law, fit) for _, law, fit in entries]
+    band = band_of(predictions, factors, [candidate.expression for candidate, _, _ in entries], constants)
     return int(finite[chosen]), band

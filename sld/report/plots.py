@@ -24,7 +24,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sld.report.content import LawReport, TaskReport
-from sld.search import score_predictions
+from sld.report.data import law_predictions
+from sld.search import ExpressionError, parse_law, score_predictions
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -117,6 +118,25 @@ def _law_curve(law_report: LawReport, target_index: int, target: str, group: str
     return law.predict(grid_X, theta)
 
 
+def _band(report: TaskReport, target: str, group: str, grid_X: Array) -> tuple[Array, Array] | None:
+    # The near-ties' curves (result.json "uncertainty"), drawn as the band between their lowest and highest.
+    band = (report.run.result.get("uncertainty") or {}).get(target) or {}
+    curves = []
+    for text, constants in zip(band.get("laws") or (), band.get("constants") or (), strict=False):
+        try:
+            law = parse_law(text, report.run.task.features)
+        except ExpressionError:
+            continue
+        with np.errstate(all="ignore"):
+            curve = law_predictions(law, constants, grid_X, np.full(len(grid_X), group))
+        if np.all(np.isfinite(curve)):
+            curves.append(curve)
+    if len(curves) < 2:
+        return None
+    stacked = np.vstack(curves)
+    return stacked.min(axis=0), stacked.max(axis=0)
+
+
 def _grid(low: float, high: float, log: bool, n: int = 200) -> Array:
     return np.geomspace(low, high, n) if log else np.linspace(low, high, n)
 
@@ -193,6 +213,9 @@ def plot_curves(report: TaskReport, target_index: int, path: Path) -> Plot | Non
                 grid_X = np.repeat(first[None, :], len(grid), axis=0)
                 grid_X[:, column] = grid
                 label = ", ".join(f"{task.features[c]}={first[c]:.3g}" for c in range(X.shape[1]) if c != column)
+                band = _band(report, target, group, grid_X)
+                if band is not None:
+                    ax.fill_between(grid, band[0], band[1], color=color, alpha=0.15, linewidth=0, zorder=1)
                 for k, (law_report, style) in enumerate(zip(report.laws, LAW_STYLES, strict=False)):
                     with np.errstate(all="ignore"):
                         curve = _law_curve(law_report, target_index, target, group, grid_X)
@@ -216,7 +239,8 @@ def plot_curves(report: TaskReport, target_index: int, path: Path) -> Plot | Non
                 f"Observed rows ({shown}; circles: training rows, open squares: test rows) and each law with the "
                 f"group's constants, drawn out to the extrapolation target. The shaded band is the training range; "
                 f"colours are series of rows that share every other feature (up to {MAX_SERIES} per group, grey: "
-                "the rest).")
+                "the rest). A light band, where shown, spans the predictions of the search's near-ties (laws the "
+                "validation could not separate from the chosen one): the uncertainty of the extrapolation.")
 
 
 def _limits(ax: Axes, y: Array) -> None:
