@@ -204,7 +204,7 @@ def consensus_choice(
     if finite.size == 0:
         finite = np.arange(len(entries))
         predictions = np.nan_to_num(predictions, nan=0.0, posinf=0.0, neginf=0.0)
-    entries = [entries[i] for i in finite]
+    entries = [entries[int(i)] for i in finite]
     predictions = predictions[finite]
     deviation = consensus_deviation(predictions, span=float(np.ptp(y)))
     agree = [i for i in range(len(entries)) if deviation[i] <= deviation.min() + CONSENSUS_TOLERANCE]

@@ -436,7 +436,9 @@ def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tupl
     for index, candidate in enumerate(ordered):
         if len(entries) >= MAX_NEAR_TIES or (entries and index >= n_tied):
             break
-        proposal = Proposal(candidate.expression, source=candidate.source, bounds=candidate.bounds, shared=candidate.shared)
+        proposal = Proposal(
+            candidate.expression, source=candidate.source, bounds=candidate.bounds, shared=candidate.shared
+        )
         checked, fit = evaluate_proposal(
             problem, proposal, folds, config=fit_config, complexity_penalty=config.complexity_penalty
         )

@@ -101,7 +101,9 @@ def fallback_choice(
         return None
     _, candidate, law, fit, reason = min(scored, key=lambda entry: entry[0])
     why = weak_validation_reason(problem, candidates, folds)
-    plausible = "it passes the plausibility checks" if reason is None else f"no law passed the checks; this one {reason}"
+    plausible = (
+        "it passes the plausibility checks" if reason is None else f"no law passed the checks; this one {reason}"
+    )
     warning = (
         f"No law for target '{problem.target}' passed validation ({len(candidates)} tried): {why}. "
         f"Chose the best fit to all training rows (R^2 {candidate.train_r2:.4f}); {plausible}. "

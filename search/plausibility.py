@@ -119,7 +119,7 @@ def infer_region(region: ProbeRegion, X: FloatArray, y: FloatArray, groups: StrA
         if index in monotone or index in region.optima or variable.kind != "scale":
             continue
         if variable.trend in ("increasing", "decreasing"):
-            monotone[index] = variable.trend  # type: ignore[assignment]
+            monotone[index] = variable.trend
     axis_trends = [monotone.get(column) for column in region.axis_columns]
     named_loss = any(word in LOSS_WORDS for word in _words(target))
     falling = bool(axis_trends) and all(trend == "decreasing" for trend in axis_trends)
@@ -160,10 +160,7 @@ def floor_reason(far: FloatArray, y: FloatArray) -> str | None:
     if np.mean(~finite) > ROW_SHARE:
         return "diverges far beyond the data (non-finite predictions)"
     span = float(np.ptp(y)) or 1.0
-    if np.all(y > 0):
-        floor = FLOOR_SHARE * float(y.min())
-    else:
-        floor = float(y.min()) - 3.0 * span
+    floor = FLOOR_SHARE * float(y.min()) if np.all(y > 0) else float(y.min()) - 3.0 * span
     lowest = np.where(finite, np.min(np.where(np.isfinite(far), far, np.inf), axis=0), np.inf)
     below = lowest < floor
     if not np.all(y > 0) and far.shape[0] >= 3:

@@ -280,8 +280,8 @@ def check_extrapolation(
     (no blow-up); they move monotonically with the factor (no oscillation, and no turning point unless the column
     has a declared optimum); trends (declared or shown by the data) hold from a row through its moved copies;
     a loss keeps a finite floor and a rate stays in [0, 1], near and far beyond the data (all scale columns moved
-    together by ``FAR_FACTORS``); and in each declared optimum column, the law has its minimum inside the observed range for
-    most rows.
+    together by ``FAR_FACTORS``); and in each declared optimum column, the law has its minimum inside the observed
+    range for most rows.
     """
     from sld.search import plausibility
 

@@ -41,7 +41,9 @@ def test_agreeing_laws_fall_back_to_the_plainer_form():
 
 def test_near_ties_are_within_tolerance_or_one_standard_error_of_the_best():
     def candidate(objective: float, folds: tuple[float, ...]) -> Candidate:
-        return Candidate(f"{objective}", "t", status="ok", objective=objective, validation_nmse=objective, fold_r2=folds)
+        return Candidate(
+            f"{objective}", "t", status="ok", objective=objective, validation_nmse=objective, fold_r2=folds
+        )
 
     best = candidate(0.010, (0.99, 0.97, 0.95))
     # Fold errors 0.01, 0.03, 0.05: one standard error is 0.0115, so 0.02 is tied (though 2x the best) and 0.03 not.

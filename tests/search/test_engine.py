@@ -92,7 +92,7 @@ def test_budget_stops_the_search():
 
 def test_nothing_validated_still_gives_a_law_with_a_warning():
     state = SearchState(candidates=[Candidate(expression="a*N", source="test", reason="hopeless: training R^2 -3")])
-    best, law, fit = finalize(_power_law_problem(), state, EngineConfig(**FAST))
+    best, _law, fit = finalize(_power_law_problem(), state, EngineConfig(**FAST))
     assert best.expression == "a*N" and fit.fits
     assert "passed validation" in state.warning and "hopeless" in state.warning
 
