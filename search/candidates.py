@@ -15,8 +15,8 @@ from numpy.typing import NDArray
 
 from sld.search.errors import ExpressionError
 from sld.search.expressions import ConstantSpec, Law, parse_law
-from sld.search.families import Proposal
 from sld.search.fitting import FitConfig, GroupedFit
+from sld.search.proposals import Proposal
 from sld.search.scoring import score_predictions
 from sld.search.selection import Fold, ProbeRegion, check_extrapolation, validate_law
 from sld.search.shared_fits import effective_params, shared_identity

@@ -15,9 +15,9 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +26,9 @@ from sld.search.expressions import Law
 from sld.search.fitting import FitConfig, GroupedFit
 from sld.search.scoring import score_predictions
 from sld.search.warm_fits import fit_groups_warm, group_params
+
+if TYPE_CHECKING:
+    from sld.search.candidates import Candidate
 
 IntArray = NDArray[np.intp]
 FloatArray = NDArray[np.float64]
@@ -298,3 +301,41 @@ def _interior_minimum_share(law: Law, fit: GroupedFit, X: FloatArray, groups: St
         return 0.0
     lowest = np.argmin(stacked, axis=0)
     return float(np.mean((lowest > 0) & (lowest < grid.size - 1)))
+
+
+def ranked(candidates: Iterable[Candidate]) -> list[Candidate]:
+    """Return the validated candidates, best first (objective, then fewer constants, then text)."""
+    ok = [c for c in candidates if c.status == "ok"]
+    return sorted(ok, key=lambda c: (c.objective, c.n_params, c.expression))
+
+
+def fold_standard_error(candidate: Candidate) -> float:
+    """Return the standard error of a candidate's mean validation error over its folds (0 with one fold)."""
+    errors = np.array([1.0 - r2 for r2 in candidate.fold_r2])
+    if errors.size < 2:
+        return 0.0
+    return float(errors.std(ddof=1) / np.sqrt(errors.size))
+
+
+def preferred(candidates: Iterable[Candidate], tolerance: float) -> list[Candidate]:
+    """Return the validated candidates in the order the final choice tries them: the choice rule.
+
+    Near-ties are candidates the validation folds cannot separate from the best: within ``tolerance``
+    (relative) of its objective, or within one standard error of its fold errors (Breiman's one-standard-error
+    rule: with few folds, an edge smaller than the folds' own spread is noise, and the more candidates a
+    search tries, the more such lucky edges it finds). Among near-ties a literature family wins over a
+    generated form, then the objective decides: a published form carries knowledge of how laws behave beyond
+    the data that a few folds cannot check.
+    """
+    order = ranked(candidates)
+    if not order:
+        return order
+    best = order[0]
+    threshold = best.objective * (1.0 + tolerance)
+    error_threshold = best.validation_nmse + fold_standard_error(best)
+
+    def tied(c: Candidate) -> bool:
+        return c.objective <= threshold or c.validation_nmse <= error_threshold
+
+    near = sorted(filter(tied, order), key=lambda c: (c.source != "family", c.objective, c.n_params, c.expression))
+    return near + [c for c in order if not tied(c)]

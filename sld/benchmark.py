@@ -11,19 +11,21 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from sld.corpus import load_sldbench, validate_frame
-from sld.corpus.embedded import EMBEDDED_TASK, load_embedded_task
-from sld.discovery import TaskDiscovery, discover_task
 from sld.search import FitConfig, Law, Scores, SplitArrays, clip_r2, evaluate_split, score_predictions
-from sld.search.engine import EngineConfig
-from sld.tasks import Task, get_task, list_tasks
-from sld.tasks.data import task_arrays
+from sld.tasks import get_task, list_tasks
+from sld.tasks.data import load_task_splits
 from sld.tasks.literature import human_law
+
+if TYPE_CHECKING:
+    from sld.agent.discovery import Discovery
+    from sld.agent.llm import LLMClient
+    from sld.agent.progress import Progress
+    from sld.agent.state import AgentConfig
 
 
 class TaskScore(BaseModel):
@@ -44,6 +46,10 @@ class TaskScore(BaseModel):
     ranking: dict[str, object] | None = None
     # Per target, the constants of the chosen law that take one value for all groups (discovery runs).
     shared: dict[str, list[str]] | None = None
+    # Discovery runs with an LLM: its account (model, calls, tokens, share of proposals).
+    llm: dict[str, object] | None = None
+    # Discovery runs: why each target's search stopped.
+    stopped: dict[str, str] | None = None
 
 
 class BenchResult(BaseModel):
@@ -52,25 +58,6 @@ class BenchResult(BaseModel):
     method: str
     tasks: dict[str, TaskScore]
     mean_r2: float
-
-
-def load_task_splits(task: Task, *, corpus: str | Path | None = None) -> tuple[SplitArrays, SplitArrays]:
-    """Load, validate and convert a task's train and test rows (SLDBench, or the embedded default)."""
-    data = load_embedded_task() if task.name == EMBEDDED_TASK else load_sldbench(task.name, corpus=corpus)
-    if data.test is None:
-        raise ValueError(f"SLDBench task {task.name} has no test split")  # the loader always returns one
-
-    def validated(frame: pd.DataFrame, split: str) -> pd.DataFrame:
-        return validate_frame(
-            frame,
-            source=f"{data.source}/{split}",
-            features=task.features,
-            targets=task.targets,
-            group=task.group_column,
-        )
-
-    train, test = validated(data.train, "train"), validated(data.test, "test")
-    return task_arrays(task, train), task_arrays(task, test)
 
 
 def _finite_r2(scores: Scores) -> float:
@@ -146,7 +133,7 @@ def run_bench(
     return BenchResult(method=method, tasks=results, mean_r2=round(mean, 6))
 
 
-def validation_vs_test(discovery: TaskDiscovery, test: SplitArrays, *, top: int = 8) -> dict[str, object]:
+def validation_vs_test(discovery: Discovery, test: SplitArrays, *, top: int = 8) -> dict[str, object]:
     """Score the top candidates on the test rows *after* the choice, to report how well validation ranked them.
 
     Only for reporting: nothing here feeds back into any choice.
@@ -154,7 +141,7 @@ def validation_vs_test(discovery: TaskDiscovery, test: SplitArrays, *, top: int 
     from scipy.stats import spearmanr
 
     from sld.search.candidates import law_from_proposal
-    from sld.search.families import Proposal
+    from sld.search.proposals import Proposal
     from sld.search.warm_fits import fit_groups_warm
 
     pairs: list[tuple[float, float]] = []
@@ -180,17 +167,37 @@ def score_sld_task(
     task_name: str,
     *,
     corpus: str | Path | None,
-    engine: EngineConfig,
+    config: AgentConfig,
     run_root: Path | None = None,
-    progress: Callable[[str], None] = lambda message: None,
+    llm: LLMClient | None = None,
+    progress: Progress | None = None,
 ) -> TaskScore:
-    """Discover a law for the task on its train rows, then score it on its test rows."""
+    """Discover a law for the task on its train rows with what ``sld discover`` runs; score it on its test rows.
+
+    Parameters
+    ----------
+    task_name : str
+        SLDBench task.
+    corpus : str or Path, optional
+        The SLDBench folder.
+    config : AgentConfig
+        Proposer, engine and stop settings (the same object ``sld discover`` builds).
+    run_root : Path, optional
+        Keep the task's run directory in ``run_root / task_name``.
+    llm : LLMClient, optional
+        The LLM endpoint (or replay cache) of the ``llm`` and ``hybrid`` proposers.
+    progress : Progress, optional
+        Receives the run's notes and round statuses.
+    """
+    from sld.agent.run import run_agent
+
     task = get_task(task_name)
     train, test = load_task_splits(task, corpus=corpus)
-    discovery = discover_task(
-        task, train, test, engine, run_dir=run_root / task.name if run_root else None, progress=progress
+    discovery = run_agent(
+        task, train, test, config, run_dir=run_root / task.name if run_root else None, llm=llm, progress=progress
     )
-    assert discovery.test_scores is not None
+    if discovery.test_scores is None:  # SLDBench tasks always have test rows
+        raise ValueError(f"SLDBench task {task.name} has no test rows to score")
     return TaskScore(
         r2=_finite_r2(discovery.test_scores),
         nmse=discovery.test_scores.nmse,
@@ -203,4 +210,6 @@ def score_sld_task(
         proposals=discovery.proposals(),
         ranking=validation_vs_test(discovery, test),
         shared={outcome.problem.target: list(outcome.best.shared) for outcome in discovery.outcomes},
+        llm=discovery.llm_summary() if discovery.proposer != "offline" else None,
+        stopped=dict(discovery.stopped),
     )

@@ -8,15 +8,16 @@ writes a report per task (see ``sld report``).
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
 
 from sld.anchors import HUMAN, SLDAGENT_GPT5, load_anchors
 from sld.benchmark import BenchResult, TaskScore, run_bench, score_human_task, score_sld_task
+from sld.commands.discovery_options import DiscoveryOptions, discovery_options
 from sld.commands.options import corpus_option, split_names
 from sld.search import FitConfig
-from sld.search.engine import EngineConfig
 
 
 def markdown_table(result: BenchResult, corpus: str | None) -> str:
@@ -46,25 +47,11 @@ def markdown_table(result: BenchResult, corpus: str | None) -> str:
     type=click.Choice(["human", "sld"]),
     default="human",
     show_default=True,
-    help="human: the literature laws fitted on train rows; sld: discovery under --budget-s per task.",
+    help="human: the literature laws fitted on train rows; sld: `sld discover` under --budget-s per task.",
 )
 @click.option("--tasks", "task_list", help="Comma-separated task names (default: all 8).")
 @corpus_option
 @click.option("--starts", default=24, show_default=True, help="Multi-start count of each constant fit.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the multi-start sampler.")
-@click.option("--budget-s", default=600.0, show_default=True,
-              help="With --method sld: search budget per task (hard with --workers 2+; with 1, the candidate "
-              "being fitted when it runs out still finishes).")
-@click.option("--workers", default=1, show_default=True, help="With --method sld: processes fitting candidates.")
-@click.option(
-    "--backend",
-    type=click.Choice(["operon", "pysr", "none"]),
-    default="operon",
-    show_default=True,
-    help="With --method sld: symbolic-regression backend.",
-)
-@click.option("--max-candidates", type=click.IntRange(min=1),
-              help="With --method sld: stop each target's search after this many candidates (load-independent).")
 @click.option("--run-dir", type=click.Path(file_okay=False), help="With --method sld: keep each task's run here.")
 @click.option("--markdown", type=click.Path(dir_okay=False), help="Also write the Markdown table here.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the result JSON here.")
@@ -75,47 +62,40 @@ def markdown_table(result: BenchResult, corpus: str | None) -> str:
     help="Write an HTML and Markdown report here (with --method sld: one page per task; the runs are "
     "kept in REPORT/runs unless --run-dir is given).",
 )
+@discovery_options
 def command(
     method: str,
     task_list: str | None,
     corpus: str | None,
     starts: int,
-    seed: int,
-    budget_s: float,
-    workers: int,
-    backend: str,
-    max_candidates: int | None,
     run_dir: str | None,
     markdown: str | None,
     json_path: str | None,
     report_dir: str | None,
+    discovery: DiscoveryOptions,
 ) -> None:
-    """Score a method on SLDBench: per task test R^2, NMSE, NMAE, constants and seconds."""
-    config = FitConfig(n_starts=starts, seed=seed)
-    progress = lambda line: click.echo(line, err=True)  # noqa: E731
+    """Score a method on SLDBench: per task test R^2, NMSE, NMAE, constants and seconds.
+
+    With ``--method sld`` every task runs exactly what ``sld discover`` runs with the same flags (proposer, LLM
+    cache and replay, budget, candidate cap, seed).
+    """
+    fit_config = FitConfig(n_starts=starts, seed=discovery.seed)
+    say = (lambda line: None) if discovery.quiet else (lambda line: click.echo(line, err=True))
     if report_dir is not None and method == "sld" and run_dir is None:
         run_dir = str(Path(report_dir) / "runs")
-    engine = EngineConfig(
-        budget_s=budget_s,
-        workers=workers,
-        seed=seed,
-        backend=backend,  # type: ignore[arg-type]
-        max_candidates=max_candidates,
-    )
+    with ExitStack() as stack:
+        config = discovery.agent_config() if method == "sld" else None
+        llm = discovery.open_llm(stack, None) if method == "sld" else None
+        progress = discovery.progress()
+        stack.callback(progress.close)
 
-    def scorer(name: str) -> TaskScore:
-        if method == "sld":
-            return score_sld_task(
-                name, corpus=corpus, engine=engine, progress=progress, run_root=Path(run_dir) if run_dir else None
-            )
-        return score_human_task(name, corpus=corpus, fit_config=config)
+        def scorer(name: str) -> TaskScore:
+            if config is not None:
+                return score_sld_task(name, corpus=corpus, config=config, llm=llm, progress=progress,
+                                      run_root=Path(run_dir) if run_dir else None)
+            return score_human_task(name, corpus=corpus, fit_config=fit_config)
 
-    result = run_bench(
-        method,
-        scorer,
-        task_names=split_names(task_list) or None,
-        progress=lambda line: click.echo(line, err=True),
-    )
+        result = run_bench(method, scorer, task_names=split_names(task_list) or None, progress=say)
     table = markdown_table(result, corpus)
     click.echo(table)
     if markdown:
@@ -128,6 +108,6 @@ def command(
         from sld.report.bench_report import write_bench_report
 
         files = write_bench_report(
-            result, report_dir, run_root=run_dir if method == "sld" else None, corpus=corpus, progress=progress
+            result, report_dir, run_root=run_dir if method == "sld" else None, corpus=corpus, progress=say
         )
         click.echo(f"wrote {files.html}", err=True)

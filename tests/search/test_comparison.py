@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from sld.cli import main
-from sld.compare import compare_laws, resample_indices
 from sld.search import FitConfig, SplitArrays, parse_law
+from sld.search.comparison import compare_laws, resample_indices
 from tests.sld.report_data import write_sft_corpus
 
 CONFIG = FitConfig(n_starts=3, seed=0)
