@@ -109,6 +109,8 @@ def run_agent(
         When the proposer needs an LLM and none is given, or the run directory does not fit the request.
     SearchError
         When no law of some target passed validation.
+    BackendUnavailable
+        When the symbolic-regression backend cannot run (checked before any round).
     """
     started = time.monotonic()
     report = progress if isinstance(progress, Progress) else (

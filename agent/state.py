@@ -61,11 +61,6 @@ class AgentConfig(BaseModel):
     failures_before_offline: int = Field(default=3, ge=1)
     llm_starts_factor: int = Field(default=2, ge=1)
 
-    @property
-    def offline_rounds(self) -> int:
-        """Offline rounds per target: families, the backend, then the evolution rounds."""
-        return 2 + self.engine.evolution_rounds
-
 
 class AgentState(TypedDict):
     """Everything the graph has done; a checkpoint of it is enough to resume.

@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from sld.search import FitConfig, Law, Scores, SplitArrays, evaluate_split, score_predictions
+from sld.search import FitConfig, Law, Scores, SplitArrays, score_predictions, score_split
 
 Unit = Literal["auto", "groups", "rows"]
 MIN_GROUPS = 5  # fewer test groups than this give too few distinct resamples; rows are resampled instead
@@ -193,7 +193,7 @@ def compare_laws(
     n_groups = int(np.unique(test.groups).size)
     chosen: Literal["groups", "rows"] = ("groups" if n_groups >= MIN_GROUPS else "rows") if unit == "auto" else unit
     names = [name for name, _ in laws]
-    evaluations = [evaluate_split(list(per_target), train, test, config=fit_config) for _, per_target in laws]
+    evaluations = [score_split(list(per_target), train, test, config=fit_config) for _, per_target in laws]
     samples = resample_indices(test.groups, unit=chosen, n_resamples=n_resamples, seed=seed)
     ok = [not e.scores.failed and bool(np.all(np.isfinite(e.predictions))) for e in evaluations]
     r2 = np.full((len(samples), len(laws)), np.nan)

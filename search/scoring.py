@@ -148,8 +148,8 @@ class SplitArrays:
 
 
 @dataclass(frozen=True, eq=False)
-class Evaluation:
-    """The outcome of `evaluate_split`.
+class SplitScore:
+    """The outcome of `score_split`.
 
     Attributes
     ----------
@@ -166,13 +166,13 @@ class Evaluation:
     fits: list[GroupedFit]
 
 
-def evaluate_split(
+def score_split(
     laws: Sequence[Law],
     train: SplitArrays,
     test: SplitArrays,
     *,
     config: FitConfig = FitConfig(),  # noqa: B008 -- frozen, so a shared default is safe
-) -> Evaluation:
+) -> SplitScore:
     """Fit each target's law per group on ``train`` and score its predictions of ``test``.
 
     Only train rows reach the fitter, and only for groups that appear in ``test``.
@@ -188,7 +188,7 @@ def evaluate_split(
 
     Returns
     -------
-    Evaluation
+    SplitScore
         Failed scores (``r2 = -inf``) name the missing group or failed fit.
 
     Raises
@@ -203,7 +203,7 @@ def evaluate_split(
     >>> x = np.arange(1.0, 9.0)[:, None]
     >>> train = SplitArrays(x[:6], 2.0 * x[:6, 0] + 1.0, np.zeros(6))
     >>> test = SplitArrays(x[6:], 2.0 * x[6:, 0] + 1.0, np.zeros(2))
-    >>> round(evaluate_split([parse_law("a*x + b", ["x"])], train, test).scores.r2, 6)
+    >>> round(score_split([parse_law("a*x + b", ["x"])], train, test).scores.r2, 6)
     1.0
     """
     k = train.Y.shape[1]
@@ -229,4 +229,4 @@ def evaluate_split(
             f"target {j} group {name}: {fit.message}" for name, fit in grouped.fits.items() if not fit.success
         )
     scores = Scores.failure("; ".join(problems)) if problems else score_predictions(test.Y, predictions)
-    return Evaluation(scores, predictions, fits)
+    return SplitScore(scores, predictions, fits)

@@ -129,6 +129,8 @@ class Validation:
         jumps on one fold extrapolates erratically).
     fold_r2 : tuple of float
         Per fold.
+    fold_nmse, fold_nmae : tuple of float
+        Per fold, the official NMSE and NMAE (reports show their means).
     failed : bool
         Whether a fold's fit or prediction failed.
     message : str
@@ -140,6 +142,8 @@ class Validation:
     r2: float
     nmse: float
     fold_r2: tuple[float, ...] = ()
+    fold_nmse: tuple[float, ...] = ()
+    fold_nmae: tuple[float, ...] = ()
     failed: bool = False
     message: str = ""
     warm: dict[str, FloatArray] | None = field(default=None, repr=False)
@@ -179,6 +183,7 @@ def validate_law(
     """
     fold_r2: list[float] = []
     fold_nmse: list[float] = []
+    fold_nmae: list[float] = []
     warm: dict[str, FloatArray] | None = None
     # Smallest training part first: each fold warm-starts the next, larger one.
     for fold in sorted(folds, key=lambda f: f.train.size):
@@ -198,10 +203,12 @@ def validate_law(
             )
         fold_r2.append(float(scores.r2))
         fold_nmse.append(float(scores.nmse))
+        fold_nmae.append(float(scores.nmae))
     if not fold_r2:
         return Validation(r2=-np.inf, nmse=np.inf, failed=True, message="no validation fold")
     pessimistic = 0.5 * (float(np.mean(fold_nmse)) + float(np.max(fold_nmse)))
-    return Validation(r2=float(np.mean(fold_r2)), nmse=pessimistic, fold_r2=tuple(fold_r2), warm=warm)
+    return Validation(r2=float(np.mean(fold_r2)), nmse=pessimistic, fold_r2=tuple(fold_r2),
+                      fold_nmse=tuple(fold_nmse), fold_nmae=tuple(fold_nmae), warm=warm)
 
 
 @dataclass(frozen=True)

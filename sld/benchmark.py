@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from sld.search import FitConfig, Law, Scores, SplitArrays, clip_r2, evaluate_split, score_predictions
+from sld.search import FitConfig, Law, Scores, SplitArrays, clip_r2, score_predictions, score_split
 from sld.tasks import get_task, list_tasks
 from sld.tasks.data import load_task_splits
 from sld.tasks.literature import human_law
@@ -68,7 +68,7 @@ def score_laws(
     laws: Sequence[Law], train: SplitArrays, test: SplitArrays, *, fit_config: FitConfig
 ) -> tuple[Scores, int]:
     """Fit ``laws`` (one per target) per group on train rows and score them on test rows."""
-    evaluation = evaluate_split(laws, train, test, config=fit_config)
+    evaluation = score_split(laws, train, test, config=fit_config)
     return evaluation.scores, max(law.n_params for law in laws)
 
 

@@ -140,8 +140,9 @@ def load_run(path: str | Path) -> Run:
     path = Path(path)
     try:
         directory = RunDirectory(path, create=False)
-        config = directory.read_config().model_dump(mode="json")
+        # The result first: a run killed before the end has a config but no result, and is told to resume.
         result = directory.read_result().model_dump(mode="json")
+        config = directory.read_config().model_dump(mode="json")
     except UnreadableRun as exc:
         raise RunDirectoryError(str(exc)) from exc
     records = [line.model_dump(mode="json") for line in directory.read_candidates()]

@@ -104,11 +104,19 @@ def test_offline_replay_reproduces_the_run_without_the_server(
     (["--resume"], "--resume needs --run-dir"),
     (["--offline-replay"], "--offline-replay needs --llm-cache"),
     (["--proposer", "llm"], "--proposer llm needs an LLM endpoint"),
+    (["--workers", "0"], "Invalid value for '--workers': 0 is not in the range x>=1"),
+    (["--max-candidates", "0"], "Invalid value for '--max-candidates'"),
 ])
 def test_usage_errors(tmp_path: Path, extra: list[str], message: str) -> None:
     result = CliRunner().invoke(main, [*_toy_args(tmp_path), *extra])
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+def test_bench_refuses_zero_workers_as_a_usage_error() -> None:
+    result = CliRunner().invoke(main, ["bench", "--method", "sld", "--workers", "0"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--workers'" in result.stderr
 
 
 def test_a_used_run_directory_needs_resume(tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ def test_llm_proposals_are_scored_and_broken_replies_rejected_with_reasons(
     # The rejections (with reasons) come back in the next prompt.
     second_prompt = openai_server.chat_requests[1].json["messages"][1]["content"]
     assert "N.__class__" in second_prompt and "attribute access is not allowed" in second_prompt
-    summary = discovery.summary()
+    summary = discovery.summary().model_dump()
     assert summary["proposals"] == {"llm": len(candidates)}
     llm = summary["llm"]
     assert llm["calls"] == 4 and llm["failures"] >= 1 and llm["tokens"]["total"] > 0  # type: ignore[index]
@@ -95,7 +95,7 @@ def test_failing_endpoint_falls_back_to_offline(
 
     assert any(line.startswith("LLM endpoint failing; continuing offline") for line in lines)
     assert len(openai_server.chat_requests) == 3 and len(sleeps) == 2  # one call: first try and 2 retries
-    summary = discovery.summary()
+    summary = discovery.summary().model_dump()
     assert "llm" not in summary["proposals"] and summary["proposals"]["family"] > 0  # type: ignore[operator,index]
     assert summary["llm"]["status"] == "failing" and summary["llm"]["failures"] == 3  # type: ignore[index]
     assert discovery.validation_r2 > 0.99
@@ -120,7 +120,7 @@ def test_replay_cache_reproduces_a_run_with_the_server_stopped(
     assert trajectory(replayed) == trajectory(live)
     assert replayed.expression() == live.expression()
     assert replayed.llm_usage["calls"] == 2 and replayed.llm_usage["cached_calls"] == 2
-    assert replayed.summary()["llm"]["status"] == "active"  # type: ignore[index]
+    assert replayed.summary().llm["status"] == "active"
 
 
 def _by_round(request: RecordedRequest, replies: list[str]) -> ScriptedReply:

@@ -89,6 +89,19 @@ def test_compare_cli_against_the_human_law(tmp_path: Path) -> None:
     assert [law["name"] for law in saved["laws"]] == ["human-derived", "plain"]
 
 
+def test_compare_json_holds_null_not_nan_for_a_failed_law(tmp_path: Path) -> None:
+    corpus = write_sft_corpus(tmp_path)
+    out = tmp_path / "c.json"
+    result = CliRunner().invoke(main, [
+        "compare", "--task", "sft_scaling_law", "--corpus", str(corpus), "--starts", "2", "--resamples", "20",
+        "--law", "broken=log(c - sft_data_size)", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    saved = json.loads(text)
+    assert saved["laws"][1]["r2"] is None and saved["differences"][0]["delta_r2"] is None
+
+
 def test_compare_cli_needs_two_laws(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["compare", "--task", "sft_scaling_law", "--no-literature", "--law", "a*x"])
     assert result.exit_code == 2
