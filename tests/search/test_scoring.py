@@ -61,7 +61,7 @@ def _linear_split():
     return train, test
 
 
-def test_evaluate_split_fits_per_group_and_aligns_predictions_with_test_rows():
+def test_score_split_fits_per_group_and_aligns_predictions_with_test_rows():
     train, test = _linear_split()
     evaluation = score_split([parse_law("m*x + c", ["x"])], train, test)
     assert not evaluation.scores.failed
@@ -71,7 +71,7 @@ def test_evaluate_split_fits_per_group_and_aligns_predictions_with_test_rows():
     assert_allclose(evaluation.fits[0].fits["b"].params, [-1.0, 5.0], rtol=1e-9)
 
 
-def test_evaluate_split_with_two_targets():
+def test_score_split_with_two_targets():
     def two(split):
         return SplitArrays(split.X, np.column_stack([split.Y[:, 0], 3 * split.X[:, 0]]), split.groups)
 
