@@ -12,6 +12,7 @@ Examples::
 from __future__ import annotations
 
 import json
+import warnings
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -24,12 +25,12 @@ from sld.agent.run import AgentDiscovery, run_agent
 from sld.agent.state import AgentConfig
 from sld.benchmark import load_task_splits, score_human_task
 from sld.commands.options import corpus_option, split_names
-from sld.corpus import load_table, read_columns
+from sld.corpus import DataWarning, load_table, read_columns
 from sld.corpus.embedded import EMBEDDED_TASK
 from sld.discovery import TaskDiscovery, predict_task
 from sld.search import FitConfig, SplitArrays
 from sld.search.engine import EngineConfig
-from sld.tasks import Task, generic_task, get_task
+from sld.tasks import Task, generic_task, get_task, parse_monotone
 from sld.tasks.data import task_arrays
 
 TOP_CANDIDATES = 5
@@ -73,9 +74,17 @@ def _print_discovery(discovery: TaskDiscovery, human_r2: float | None) -> None:
 
 
 def _user_task(data: str, features: str | None, target: str | None, group: str | None,
-               max_params: int, axis: str | None) -> Task:
-    return generic_task(name=Path(data).stem, features=split_names(features), targets=split_names(target),
-                        group=group, max_params=max_params, extrapolation_axis=axis)
+               max_params: int, axis: str | None, monotone: tuple[str, ...], optima: tuple[str, ...]) -> Task:
+    names, targets = split_names(features), split_names(target)
+    return generic_task(name=Path(data).stem, features=names, targets=targets, group=group, max_params=max_params,
+                        extrapolation_axis=split_names(axis) or None,
+                        monotone=parse_monotone(monotone, features=names, targets=targets),
+                        optima=[name for value in optima for name in split_names(value)])
+
+
+def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
+    for warning in caught:
+        click.echo(f"warning: {warning.message}", err=True)
 
 
 @click.command("discover")
@@ -85,7 +94,15 @@ def _user_task(data: str, features: str | None, target: str | None, group: str |
 @click.option("--features", help="With --data: comma-separated feature columns.")
 @click.option("--target", help="With --data: target column(s), comma-separated.")
 @click.option("--group", help="With --data: column with one set of constants per value.")
-@click.option("--axis", help="With --data: feature along which you will extrapolate (default: the first).")
+@click.option("--axis", help="With --data: feature(s) along which you will extrapolate, comma-separated; several "
+              "order rows by their product, e.g. N,D by N*D like compute (default: the first feature).")
+@click.option("--monotone", multiple=True, metavar="[TARGET:]FEATURE=TREND",
+              help="With --data: a trend you know, e.g. loss:N=decreasing (TREND: increasing or decreasing); "
+              "repeat for several features.")
+@click.option("--optimum", "optima", multiple=True, metavar="FEATURE",
+              help="With --data: feature(s) with an interior optimum (e.g. lr, a U-shaped loss); repeatable.")
+@click.option("--allow-nonpositive", multiple=True, metavar="COLUMN",
+              help="With --data: size column(s) whose values <= 0 are meant (skips that check); repeatable.")
 @click.option("--max-params", type=int,
               help="Constant budget per group and target (default: the task's; 6 for --data).")
 @click.option("--predict", type=click.Path(dir_okay=False),
@@ -116,7 +133,8 @@ def _user_task(data: str, features: str | None, target: str | None, group: str |
 @click.option("--offline-replay", is_flag=True,
               help="Answer LLM requests from --llm-cache only; never contact the endpoint.")
 def command(task_name: str | None, corpus: str | None, data: str | None, features: str | None,
-            target: str | None, group: str | None, axis: str | None, max_params: int | None,
+            target: str | None, group: str | None, axis: str | None, monotone: tuple[str, ...],
+            optima: tuple[str, ...], allow_nonpositive: tuple[str, ...], max_params: int | None,
             predict: str | None, out: str | None, budget_s: float, workers: int, seed: int, backend: str,
             json_path: str | None, run_dir: str | None, resume: bool, proposer: str | None,
             llm_model: str | None, max_llm_calls: int | None, max_tokens: int | None, llm_cache: str | None,
@@ -139,13 +157,22 @@ def command(task_name: str | None, corpus: str | None, data: str | None, feature
     human_r2 = None
     test_frame = None
     data_paths = None
+    if data is None and (monotone or optima or allow_nonpositive or axis):
+        raise click.UsageError("--axis, --monotone, --optimum and --allow-nonpositive describe --data; "
+                               "a --task declares its own.")
     if data is None:
         # With no task and no data, discover on the embedded proxy runs: works offline, out of the box.
         task = get_task(task_name or EMBEDDED_TASK)
         train, test = load_task_splits(task, corpus=corpus)
     else:
-        task = _user_task(data, features, target, group, max_params or 6, axis)
-        train_frame = load_table(data, features=task.features, targets=task.targets, group=group)
+        task = _user_task(data, features, target, group, max_params or 6, axis, monotone, optima)
+        # The up-front checks: data no law can make sense of fails here, before any search round.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            train_frame = load_table(data, features=task.features, targets=task.targets, group=group,
+                                     max_params=task.max_params, training=True,
+                                     allow_nonpositive=[n for value in allow_nonpositive for n in split_names(value)])
+        _echo_warnings(caught)
         train, test = task_arrays(task, train_frame), None
         data_paths = {"train": str(Path(data).resolve()), "test": str(Path(predict).resolve()) if predict else None}
         if predict is not None:
