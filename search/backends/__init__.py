@@ -42,7 +42,7 @@ def get_backend(name: Literal["operon", "pysr", "none"]) -> StructureBackend | N
     Raises
     ------
     BackendUnavailable
-        For ``"pysr"`` when ``import pysr`` fails (the package or Julia is missing) (the message says how to install them).
+        For ``"pysr"`` when ``import pysr`` fails (the message says how to install PySR and Julia).
     SearchError
         For an unknown name (the message lists the choices).
     """
