@@ -117,7 +117,10 @@ def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
               help="Symbolic-regression backend.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the summary JSON here.")
 @click.option("--run-dir", type=click.Path(file_okay=False),
-              help="Keep the config, every candidate, LLM calls, checkpoints and the result here.")
+              help="Keep the config, every candidate, LLM calls, checkpoints, the result and the report here. "
+              "[default: ./sld-runs/<task>-<time>/]")
+@click.option("--no-report", is_flag=True,
+              help="Do not write the HTML + Markdown report (RUN_DIR/report/index.html, report.md).")
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint.")
 @click.option("--proposer", type=click.Choice(["offline", "llm", "hybrid"]), default=None,
               help="Who proposes law forms. [default: hybrid when an LLM endpoint is configured "
@@ -138,7 +141,7 @@ def command(task_name: str | None, corpus: str | None, data: str | None, feature
             predict: str | None, out: str | None, budget_s: float, workers: int, seed: int, backend: str,
             json_path: str | None, run_dir: str | None, resume: bool, proposer: str | None,
             llm_model: str | None, max_llm_calls: int | None, max_tokens: int | None, llm_cache: str | None,
-            offline_replay: bool) -> None:
+            offline_replay: bool, no_report: bool) -> None:
     """Propose law forms, fit them per group, and choose the one that extrapolates best."""
     if task_name is not None and data is not None:
         raise click.UsageError("Pass either --task NAME or --data FILE, not both.")
@@ -180,14 +183,17 @@ def command(task_name: str | None, corpus: str | None, data: str | None, feature
             test_frame = load_table(predict, features=task.features, targets=task.targets if scored else (),
                                     group=group)
             test = task_arrays(task, test_frame) if scored else None
+    from sld.report.after_discover import default_run_dir, report_run
+
+    folder = Path(run_dir) if run_dir else default_run_dir(task.name)
     with ExitStack() as stack:
         llm = None
         if kind != "offline":
             llm = stack.enter_context(LLMClient(
                 llm_config_from_env(llm_model, max_calls=max_llm_calls, max_tokens=max_tokens),
-                cache=ReplayCache(cache_path) if cache_path else None, offline_replay=offline_replay))
+                cache=ReplayCache(cache_path or str(folder / "llm_cache.sqlite")), offline_replay=offline_replay))
         discovery = run_agent(task, train, test, config, max_params=max_params,
-                              run_dir=Path(run_dir) if run_dir else None, resume=resume, llm=llm, progress=progress,
+                              run_dir=folder, resume=resume, llm=llm, progress=progress,
                               data_paths=data_paths)
     if task.is_sldbench:
         human_r2 = score_human_task(task.name, corpus=corpus, fit_config=FitConfig(n_starts=24, seed=seed)).r2
@@ -204,3 +210,8 @@ def command(task_name: str | None, corpus: str | None, data: str | None, feature
         summary["human_test_r2"] = human_r2
         Path(json_path).write_text(json.dumps(summary, indent=2))
         click.echo(f"wrote {json_path}", err=True)
+    if not no_report:
+        files = report_run(folder, corpus=corpus, progress=progress)
+        click.echo(f"report: {files.html}")
+    else:
+        click.echo(f"run directory: {folder}")

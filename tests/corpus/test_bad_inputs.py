@@ -16,7 +16,7 @@ ROUND = "round 0"  # the first line the search prints: a check that fires "up fr
 def discover(name: str, *extra: str) -> tuple[int, str]:
     """Run ``sld discover --data bad_inputs/NAME.csv`` with a tiny budget; return exit code and stderr."""
     args = ["discover", "--data", str(BAD_INPUTS / f"{name}.csv"), "--features", "N,D", "--target", "loss",
-            "--group", "model", "--max-params", "4", "--backend", "none", "--budget-s", "3", *extra]
+            "--group", "model", "--max-params", "4", "--backend", "none", "--budget-s", "3", "--no-report", *extra]
     result = CliRunner().invoke(main, args)
     return result.exit_code, result.stderr
 

@@ -16,7 +16,7 @@ GOOD = Path(__file__).parents[1] / "corpus" / "bad_inputs" / "good.csv"
 def discover(*extra: str) -> tuple[int, str, str]:
     """Run ``sld discover`` on the good bad-input table; return exit code, stdout and stderr."""
     args = ["discover", "--data", str(GOOD), "--features", "N,D", "--target", "loss", "--group", "model",
-            "--max-params", "4", "--backend", "none", *extra]
+            "--max-params", "4", "--backend", "none", "--no-report", *extra]
     result = CliRunner().invoke(main, args)
     return result.exit_code, result.stdout, result.stderr
 
