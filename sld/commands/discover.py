@@ -210,8 +210,5 @@ def command(task_name: str | None, corpus: str | None, data: str | None, feature
         summary["human_test_r2"] = human_r2
         Path(json_path).write_text(json.dumps(summary, indent=2))
         click.echo(f"wrote {json_path}", err=True)
-    if not no_report:
-        files = report_run(folder, corpus=corpus, progress=progress)
-        click.echo(f"report: {files.html}")
-    else:
-        click.echo(f"run directory: {folder}")
+    files = None if no_report else report_run(folder, corpus=corpus, progress=progress)
+    click.echo(f"report: {files.html}" if files else f"run directory: {folder}")

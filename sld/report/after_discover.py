@@ -15,7 +15,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sld.corpus.errors import CorpusError
+from sld.report.errors import ReportError
 from sld.report.run_report import ReportFiles, write_report
+from sld.search.errors import SearchError
+from sld.tasks.errors import TaskError
 
 RUNS_FOLDER = Path("sld-runs")
 REPORT_FOLDER = "report"
@@ -52,7 +56,7 @@ def default_run_dir(task_name: str, *, root: Path = RUNS_FOLDER, now: datetime |
 
 
 def report_run(run_dir: Path, *, corpus: str | None = None,
-               progress: Callable[[str], None] = lambda line: None) -> ReportFiles:
+               progress: Callable[[str], None] = lambda line: None) -> ReportFiles | None:
     """Write the report of a finished run into ``run_dir/report/`` (``index.html``, ``report.md``, figures).
 
     Parameters
@@ -62,11 +66,16 @@ def report_run(run_dir: Path, *, corpus: str | None = None,
     corpus : str, optional
         SLDBench folder, for an SLDBench task's rows.
     progress : callable
-        Receives progress lines.
+        Receives progress lines, and the warning when no report could be written.
 
     Returns
     -------
-    ReportFiles
-        What was written; ``html`` is the page to open.
+    ReportFiles or None
+        What was written (``html`` is the page to open); ``None`` when the report failed, since the discovery
+        itself succeeded and is kept in ``run_dir`` (``sld report`` can be run on it later).
     """
-    return write_report(run_dir, run_dir / REPORT_FOLDER, corpus=corpus, progress=progress)
+    try:
+        return write_report(run_dir, run_dir / REPORT_FOLDER, corpus=corpus, progress=progress)
+    except (CorpusError, ReportError, SearchError, TaskError) as exc:
+        progress(f"warning: no report ({exc}); the run is kept in {run_dir}: try `sld report {run_dir} --out DIR`")
+        return None

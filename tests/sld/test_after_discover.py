@@ -47,3 +47,17 @@ def test_no_report_keeps_the_run_directory_only(isolated_env):
     assert last.startswith("run directory: sld-runs/good-")
     run_dir = isolated_env / last.removeprefix("run directory: ")
     assert (run_dir / "result.json").is_file() and not (run_dir / "report").exists()
+
+
+def test_a_failed_report_is_a_warning_and_keeps_the_run(tmp_path, monkeypatch):
+    from sld.report import after_discover
+    from sld.report.errors import ReportError
+
+    def broken(*args, **kwargs):
+        raise ReportError("no rows")
+
+    monkeypatch.setattr(after_discover, "write_report", broken)
+    lines: list[str] = []
+    assert after_discover.report_run(tmp_path / "run", progress=lines.append) is None
+    assert lines == [f"warning: no report (no rows); the run is kept in {tmp_path / 'run'}: "
+                     f"try `sld report {tmp_path / 'run'} --out DIR`"]
