@@ -12,6 +12,7 @@ Examples::
 from __future__ import annotations
 
 import json
+import warnings
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -23,10 +24,10 @@ from sld.agent.run import run_agent
 from sld.benchmark import score_human_task
 from sld.commands.discovery_options import DiscoveryOptions, discovery_options
 from sld.commands.options import corpus_option, split_names
-from sld.corpus import load_table, read_columns
+from sld.corpus import DataWarning, load_table, read_columns
 from sld.corpus.embedded import EMBEDDED_TASK
 from sld.search import FitConfig, SplitArrays
-from sld.tasks import Task, generic_task, get_task
+from sld.tasks import Task, generic_task, get_task, parse_monotone
 from sld.tasks.data import load_task_splits, task_arrays
 
 TOP_CANDIDATES = 5
@@ -65,9 +66,17 @@ def _print_discovery(discovery: Discovery, human_r2: float | None) -> None:
 
 
 def _user_task(data: str, features: str | None, target: str | None, group: str | None,
-               max_params: int, axis: str | None) -> Task:
-    return generic_task(name=Path(data).stem, features=split_names(features), targets=split_names(target),
-                        group=group, max_params=max_params, extrapolation_axis=axis)
+               max_params: int, axis: str | None, monotone: tuple[str, ...], optima: tuple[str, ...]) -> Task:
+    names, targets = split_names(features), split_names(target)
+    return generic_task(name=Path(data).stem, features=names, targets=targets, group=group, max_params=max_params,
+                        extrapolation_axis=split_names(axis) or None,
+                        monotone=parse_monotone(monotone, features=names, targets=targets),
+                        optima=[name for value in optima for name in split_names(value)])
+
+
+def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
+    for warning in caught:
+        click.echo(f"warning: {warning.message}", err=True)
 
 
 @click.command("discover")
@@ -77,7 +86,15 @@ def _user_task(data: str, features: str | None, target: str | None, group: str |
 @click.option("--features", help="With --data: comma-separated feature columns.")
 @click.option("--target", help="With --data: target column(s), comma-separated.")
 @click.option("--group", help="With --data: column with one set of constants per value.")
-@click.option("--axis", help="With --data: feature along which you will extrapolate (default: the first).")
+@click.option("--axis", help="With --data: feature(s) along which you will extrapolate, comma-separated; several "
+              "order rows by their product, e.g. N,D by N*D like compute (default: the first feature).")
+@click.option("--monotone", multiple=True, metavar="[TARGET:]FEATURE=TREND",
+              help="With --data: a trend you know, e.g. loss:N=decreasing (TREND: increasing or decreasing); "
+              "repeat for several features.")
+@click.option("--optimum", "optima", multiple=True, metavar="FEATURE",
+              help="With --data: feature(s) with an interior optimum (e.g. lr, a U-shaped loss); repeatable.")
+@click.option("--allow-nonpositive", multiple=True, metavar="COLUMN",
+              help="With --data: size column(s) whose values <= 0 are meant (skips that check); repeatable.")
 @click.option("--max-params", type=int,
               help="Constant budget per group and target (default: the task's; 6 for --data).")
 @click.option("--predict", type=click.Path(dir_okay=False),
@@ -85,13 +102,17 @@ def _user_task(data: str, features: str | None, target: str | None, group: str |
 @click.option("--out", type=click.Path(dir_okay=False), help="With --predict: write predictions here (CSV).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the summary JSON here.")
 @click.option("--run-dir", type=click.Path(file_okay=False),
-              help="Keep the config, every candidate, LLM calls, checkpoints and the result here.")
+              help="Keep the config, every candidate, LLM calls, checkpoints, the result and the report here. "
+              "[default: ./sld-runs/<task>-<time>/]")
+@click.option("--no-report", is_flag=True,
+              help="Do not write the HTML + Markdown report (RUN_DIR/report/index.html, report.md).")
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint.")
 @discovery_options
 def command(task_name: str | None, corpus: str | None, data: str | None, features: str | None,
-            target: str | None, group: str | None, axis: str | None, max_params: int | None,
-            predict: str | None, out: str | None, json_path: str | None, run_dir: str | None, resume: bool,
-            discovery: DiscoveryOptions) -> None:
+            target: str | None, group: str | None, axis: str | None, monotone: tuple[str, ...],
+            optima: tuple[str, ...], allow_nonpositive: tuple[str, ...], max_params: int | None,
+            predict: str | None, out: str | None, json_path: str | None, run_dir: str | None, no_report: bool,
+            resume: bool, discovery: DiscoveryOptions) -> None:
     """Propose law forms, fit them per group, and choose the one that extrapolates best."""
     if task_name is not None and data is not None:
         raise click.UsageError("Pass either --task NAME or --data FILE, not both.")
@@ -101,13 +122,22 @@ def command(task_name: str | None, corpus: str | None, data: str | None, feature
     human_r2 = None
     test_frame = None
     data_paths = None
+    if data is None and (monotone or optima or allow_nonpositive or axis):
+        raise click.UsageError("--axis, --monotone, --optimum and --allow-nonpositive describe --data; "
+                               "a --task declares its own.")
     if data is None:
         # With no task and no data, discover on the embedded proxy runs: works offline, out of the box.
         task = get_task(task_name or EMBEDDED_TASK)
         train, test = load_task_splits(task, corpus=corpus)
     else:
-        task = _user_task(data, features, target, group, max_params or 6, axis)
-        train_frame = load_table(data, features=task.features, targets=task.targets, group=group)
+        task = _user_task(data, features, target, group, max_params or 6, axis, monotone, optima)
+        # The up-front checks: data no law can make sense of fails here, before any search round.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            train_frame = load_table(data, features=task.features, targets=task.targets, group=group,
+                                     max_params=task.max_params, training=True,
+                                     allow_nonpositive=[n for value in allow_nonpositive for n in split_names(value)])
+        _echo_warnings(caught)
         train, test = task_arrays(task, train_frame), None
         data_paths = {"train": str(Path(data).resolve()), "test": str(Path(predict).resolve()) if predict else None}
         if predict is not None:
@@ -115,13 +145,15 @@ def command(task_name: str | None, corpus: str | None, data: str | None, feature
             test_frame = load_table(predict, features=task.features, targets=task.targets if scored else (),
                                     group=group)
             test = task_arrays(task, test_frame) if scored else None
+    from sld.report.after_discover import default_run_dir, report_run
+
+    folder = Path(run_dir) if run_dir else default_run_dir(task.name)
     with ExitStack() as stack:
-        llm = discovery.open_llm(stack, run_dir)
+        llm = discovery.open_llm(stack, str(folder))
         progress = discovery.progress()
         stack.callback(progress.close)
-        found = run_agent(task, train, test, config, max_params=max_params,
-                          run_dir=Path(run_dir) if run_dir else None, resume=resume, llm=llm, progress=progress,
-                          data_paths=data_paths)
+        found = run_agent(task, train, test, config, max_params=max_params, run_dir=folder, resume=resume, llm=llm,
+                          progress=progress, data_paths=data_paths)
     if task.is_sldbench:
         human_fit = FitConfig(n_starts=24, seed=discovery.seed)
         human_r2 = score_human_task(task.name, corpus=corpus, fit_config=human_fit).r2
@@ -138,3 +170,6 @@ def command(task_name: str | None, corpus: str | None, data: str | None, feature
         summary["human_test_r2"] = human_r2
         Path(json_path).write_text(json.dumps(summary, indent=2))
         click.echo(f"wrote {json_path}", err=True)
+    files = None if no_report else report_run(
+        folder, corpus=corpus, progress=lambda line: None if discovery.quiet else click.echo(line, err=True))
+    click.echo(f"report: {files.html}" if files else f"run directory: {folder}")

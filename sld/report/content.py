@@ -249,9 +249,9 @@ def build_task_report(
     else:
         if rows.verified is False:
             notes.append("The rows loaded for this report differ from the ones the run recorded (digests differ).")
-        if run.task.is_sldbench and literature:
-            from sld.tasks.literature import human_law
+        from sld.tasks.literature import has_human_law, human_law
 
+        if literature and has_human_law(run.task.name):
             published = human_law(run.task.name)
             progress(f"report {run.task.name}: fitting the human-derived law ({published.citation})")
             laws.append(fitted_report("human-derived", published.citation, published.laws, run, rows, config))

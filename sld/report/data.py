@@ -200,12 +200,16 @@ def load_rows(
         When the files cannot be read.
     """
     from sld.agent.rundir import hash_rows
+    from sld.corpus.embedded import EMBEDDED_TASK
     from sld.tasks.data import load_task_splits
 
     task = run.task
     recorded = run.config.get("data") or {}
     test: SplitArrays | None
-    if task.is_sldbench and data is None:
+    if task.name == EMBEDDED_TASK and data is None:
+        train, test = load_task_splits(task)
+        source = f"the embedded proxy runs ({task.name})"
+    elif task.is_sldbench and data is None:
         train, test = load_task_splits(task, corpus=corpus)
         source = f"SLDBench {task.name} ({corpus or 'default corpus'})"
     else:
