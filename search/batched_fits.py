@@ -46,8 +46,14 @@ Loss = Literal["linear", "soft_l1", "huber", "cauchy"]
 _PENALTY = 1e6
 # Stopping tolerances on the relative cost decrease, the relative step and the scaled gradient; scipy's defaults.
 _FTOL = _XTOL = _GTOL = 1e-8
-# Marquardt damping: start, and the factors after an accepted / a rejected step (Nielsen 1999 keeps it simple).
-_DAMPING_START, _DAMPING_DOWN, _DAMPING_UP, _DAMPING_MAX = 1e-3, 1.0 / 3.0, 4.0, 1e12
+# Marquardt damping: start, the largest drop after an accepted step, the first rise after a rejected one, the end.
+_DAMPING_START, _DAMPING_DOWN, _DAMPING_UP, _DAMPING_MAX = 1e-3, 1.0 / 3.0, 2.0, 1e12
+
+
+# A problem whose cost falls by less than this share over this many iterations stops: it crawls along a flat valley
+# (typically more constants than its few rows determine), where further iterations buy nothing a choice between
+# laws could see.
+STALL_DECREASE, STALL_WINDOW = 1e-3, 10
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,7 @@ REASONS = (
     "gradient below gtol",
     "damping overflow: no step lowers the cost",
     "all constants fixed",
+    "stalled: cost fell less than STALL_DECREASE over STALL_WINDOW iterations",
 )
 
 
@@ -146,11 +153,13 @@ def solve_batch(
         lo, hi = lower[free], upper[free]
         z = theta[:, free]
         damping = np.full(n_problems, _DAMPING_START)
+        growth = np.full(n_problems, _DAMPING_UP)
         active = everyone
-        for _ in range(max_iterations):
+        checkpoint = cost.copy()
+        for iteration in range(1, max_iterations + 1):
             if active.size == 0:
                 break
-            step, gradient_small = _damped_step(jac, residual, z[active], lo, hi, damping[active])
+            step, gradient_small, predicted = _damped_step(jac, residual, z[active], lo, hi, damping[active])
             trial = np.clip(z[active] + step, lo, hi)
             trial_theta = theta[active].copy()
             trial_theta[:, free] = trial
@@ -164,7 +173,12 @@ def solve_batch(
             z[rows], theta[rows] = trial[accepted], trial_theta[accepted]
             cost[rows] = new_cost[accepted]
             residual[accepted], jac[accepted] = new_residual[accepted], new_jac[accepted]
-            damping[active] = np.where(accepted, damping[active] * _DAMPING_DOWN, damping[active] * _DAMPING_UP)
+            # Nielsen's update (Madsen, Nielsen & Tingleff 2004, eq. 3.16): the better the quadratic model predicted
+            # the decrease, the more the damping drops; repeated rejections raise it ever faster.
+            gain = decrease / np.maximum(predicted, 1e-300)
+            shrink = np.maximum(_DAMPING_DOWN, 1.0 - (2.0 * np.clip(gain, 0.0, 1.0) - 1.0) ** 3)
+            damping[active] = np.where(accepted, damping[active] * shrink, damping[active] * growth[active])
+            growth[active] = np.where(accepted, _DAMPING_UP, growth[active] * 2.0)
             done = np.zeros(active.size, dtype=np.int64)
             done[gradient_small] = REASONS.index("gradient below gtol")
             small_step = moved <= _XTOL * (_XTOL + np.linalg.norm(z[active], axis=1))
@@ -175,6 +189,12 @@ def solve_batch(
             done[(done == 0) & (damping[active] > _DAMPING_MAX)] = REASONS.index(
                 "damping overflow: no step lowers the cost"
             )
+            if iteration % STALL_WINDOW == 0:
+                stalled = cost[active] >= (1.0 - STALL_DECREASE) * checkpoint[active]
+                done[(done == 0) & stalled] = REASONS.index(
+                    "stalled: cost fell less than STALL_DECREASE over STALL_WINDOW iterations"
+                )
+                checkpoint[active] = cost[active]
             finished = done > 0
             reason[active[finished]] = done[finished]
             keep = ~finished
@@ -190,8 +210,9 @@ def _finite_cost(system: _System, rows: NDArray[np.intp], theta: Array, cost: Ar
 
 def _damped_step(
     jac: Array, residual: Array, z: Array, lower: Array, upper: Array, damping: Array
-) -> tuple[Array, BoolArray]:
-    """Return the Levenberg-Marquardt step of every problem and whether its projected gradient is negligible."""
+) -> tuple[Array, BoolArray, Array]:
+    """Return every problem's Levenberg-Marquardt step, whether its gradient is negligible, and the predicted
+    decrease of the cost."""
     gradient = np.einsum("bmq,bm->bq", jac, residual)
     normal = np.einsum("bmq,bmr->bqr", jac, jac)
     # Constants on a bound whose descent direction leaves the box are held for this step.
@@ -202,6 +223,7 @@ def _damped_step(
     # constants the residuals ignore (zero Jacobian column) from making the system singular.
     scale = np.maximum(diagonal, 1e-12 * np.maximum(diagonal.max(axis=1, keepdims=True), 1e-300))
     normal = np.where(held[:, :, None] | held[:, None, :], 0.0, normal)
+    undamped = normal.copy()
     q = z.shape[1]
     index = np.arange(q)
     normal[:, index, index] = np.where(held, 1.0, diagonal + damping[:, None] * scale)
@@ -213,7 +235,10 @@ def _damped_step(
     # Scaled gradient test: |g_j| against the size of the Jacobian column and of the cost, as in scipy.
     cost_scale = np.maximum(np.sum(residual**2, axis=1), 1e-300)
     gradient_small = np.max(np.abs(gradient) * np.sqrt(scale), axis=1) <= _GTOL * cost_scale
-    return step, gradient_small
+    # Decrease the linear model predicts for the step: -(g.s + s.(J^T J).s / 2).
+    curvature = np.einsum("bq,bqr,br->b", step, undamped, step)
+    predicted = -(np.einsum("bq,bq->b", gradient, step) + 0.5 * curvature)
+    return step, gradient_small, predicted
 
 
 def _solve_one(a: Array, b: Array) -> Array:

@@ -8,7 +8,7 @@ is validated on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -83,24 +83,97 @@ def _fit_groups_batched(
     config: FitConfig,
     initial: Mapping[str, FloatArray] | None,
 ) -> GroupedFit:
-    """Fit every group in one batched solve: warm-started groups get a third of the starts, the others all.
+    """Fit every group in one batched solve (`fit_row_sets` with one row set)."""
+    return _fit_row_sets_batched(law, X, y, groups, [np.arange(y.size)], config=config, initial=[initial])[0]
+
+
+def _fit_row_sets_batched(
+    law: Law,
+    X: FloatArray,
+    y: FloatArray,
+    groups: NDArray[np.str_],
+    row_sets: Sequence[NDArray[np.intp]],
+    *,
+    config: FitConfig,
+    initial: Sequence[Mapping[str, FloatArray] | None],
+) -> list[GroupedFit]:
+    """Fit every group of every row set in one batched solve: warm-started groups get a third of the starts.
 
     The scipy path warm-starts a group from the groups fitted before it, which orders the fits; in one batch a
     group without a warm start instead gets the full ``n_starts``, which costs little once starts are batched.
     """
-    names = [str(name) for name in np.unique(groups)]
     few = max(2, config.n_starts // 3)
     # The sampled starts depend on the seed only, so every group shares them; a warm start replaces the first.
     full = start_points(law.constants, config.n_starts, config.seed, None)
-    lower, upper = (np.array([getattr(c, side) for c in law.constants]) for side in ("lower", "upper"))
-    fewer = full[:few]
-    datasets, starts = [], []
-    for name in names:
-        rows = groups == name
-        datasets.append((X[rows], y[rows]))
-        warm = None if initial is None else initial.get(name)
-        starts.append(full if warm is None else [np.clip(warm, lower, upper), *fewer[1:]])
-    return GroupedFit(dict(zip(names, fit_datasets(law, datasets, starts, config=config), strict=True)))
+    lower = np.array([c.lower for c in law.constants])
+    upper = np.array([c.upper for c in law.constants])
+    datasets, starts, keys = [], [], []
+    for index, (rows, warm_starts) in enumerate(zip(row_sets, initial, strict=True)):
+        set_groups = groups[rows]
+        for name in np.unique(set_groups):
+            in_group = rows[set_groups == name]
+            datasets.append((X[in_group], y[in_group]))
+            warm = None if warm_starts is None else warm_starts.get(str(name))
+            starts.append(full if warm is None else [np.clip(warm, lower, upper), *full[1:few]])
+            keys.append((index, str(name)))
+    fits: list[dict[str, FitResult]] = [{} for _ in row_sets]
+    for (index, name), fit in zip(keys, fit_datasets(law, datasets, starts, config=config), strict=True):
+        fits[index][name] = fit
+    return [GroupedFit(found) for found in fits]
+
+
+def fit_row_sets(
+    law: Law,
+    X: FloatArray,
+    y: FloatArray,
+    groups: NDArray[np.str_],
+    row_sets: Sequence[NDArray[np.intp]],
+    *,
+    config: FitConfig,
+    shared: frozenset[str] = frozenset(),
+) -> list[GroupedFit]:
+    """Fit one set of constants per group on each of several subsets of the rows (e.g. every fold's training rows).
+
+    With the batched solver every group of every subset, from every start, is one batch. With the scipy solver the
+    subsets are fitted from the smallest to the largest, each warm-starting the next (the reference behaviour of
+    `sld.search.selection.validate_law`).
+
+    Parameters
+    ----------
+    law : Law
+        The law.
+    X, y, groups : ndarray
+        Rows of shapes (n, d), (n,), (n,).
+    row_sets : sequence of ndarray of int
+        Row indices of each subset.
+    config : FitConfig
+        Constant-fit settings.
+    shared : frozenset of str
+        Constants with one value for all groups (`sld.search.shared_fits.fit_shared`), fitted jointly per subset
+        from the batched per-group fits.
+
+    Returns
+    -------
+    list of GroupedFit
+        One per subset, in the order of ``row_sets``.
+    """
+    if config.solver != "batched":
+        out: dict[int, GroupedFit] = {}
+        warm: dict[str, FloatArray] | None = None
+        for index in sorted(range(len(row_sets)), key=lambda i: row_sets[i].size):
+            rows = row_sets[index]
+            out[index] = fit_groups_warm(law, X[rows], y[rows], groups[rows], config=config, initial=warm, shared=shared)
+            warm = group_params(out[index]) or None
+        return [out[index] for index in range(len(row_sets))]
+    independent = _fit_row_sets_batched(law, X, y, groups, row_sets, config=config, initial=[None] * len(row_sets))
+    if not shared:
+        return independent
+    from sld.search.shared_fits import fit_shared  # it builds on the per-group fits above
+
+    return [
+        fit_shared(law, X[rows], y[rows], groups[rows], shared=shared, config=config, independent=fit)
+        for rows, fit in zip(row_sets, independent, strict=True)
+    ]
 
 
 def group_params(fit: GroupedFit) -> dict[str, FloatArray]:
