@@ -53,7 +53,10 @@ _DAMPING_START, _DAMPING_DOWN, _DAMPING_UP, _DAMPING_MAX = 1e-3, 1.0 / 3.0, 2.0,
 # A problem whose cost falls by less than this share over this many iterations stops: it crawls along a flat valley
 # (typically more constants than its few rows determine), where further iterations buy nothing a choice between
 # laws could see.
-STALL_DECREASE, STALL_WINDOW = 1e-3, 10
+STALL_DECREASE, STALL_WINDOW = 1e-5, 10
+# From this many iterations on, a start whose cost exceeds its fit's best start by this factor stops: only the best
+# start of a fit is kept, and one that far behind after that long practically never overtakes.
+DOMINATED_AFTER, DOMINATED_FACTOR = 60, 10.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ REASONS = (
     "damping overflow: no step lowers the cost",
     "all constants fixed",
     "stalled: cost fell less than STALL_DECREASE over STALL_WINDOW iterations",
+    "dominated: another start of the same fit is far better",
 )
 
 
@@ -103,6 +107,7 @@ def solve_batch(
     loss: Loss = "linear",
     f_scale: float = 1.0,
     max_iterations: int = 400,
+    fit_of: NDArray[np.intp] | None = None,
 ) -> BatchSolution:
     """Fit every problem of a batch from its start.
 
@@ -129,6 +134,8 @@ def solve_batch(
         Residual scale of the robust losses.
     max_iterations : int
         Iterations (one Jacobian evaluation each) per problem.
+    fit_of : ndarray of int, shape (n_problems,), optional
+        Which fit each problem is a start of; starts far behind their fit's best stop early (`DOMINATED_FACTOR`).
 
     Returns
     -------
@@ -195,6 +202,11 @@ def solve_batch(
                     "stalled: cost fell less than STALL_DECREASE over STALL_WINDOW iterations"
                 )
                 checkpoint[active] = cost[active]
+                if fit_of is not None and iteration >= DOMINATED_AFTER:
+                    best = np.full(int(fit_of.max()) + 1, np.inf)
+                    np.minimum.at(best, fit_of, cost)
+                    behind = cost[active] > DOMINATED_FACTOR * best[fit_of[active]] + 1e-300
+                    done[(done == 0) & behind] = REASONS.index("dominated: another start of the same fit is far better")
             finished = done > 0
             reason[active[finished]] = done[finished]
             keep = ~finished
@@ -212,20 +224,21 @@ def _damped_step(
     jac: Array, residual: Array, z: Array, lower: Array, upper: Array, damping: Array
 ) -> tuple[Array, BoolArray, Array]:
     """Return every problem's Levenberg-Marquardt step, whether its gradient is negligible, and the predicted
-    decrease of the cost."""
-    gradient = np.einsum("bmq,bm->bq", jac, residual)
-    normal = np.einsum("bmq,bmr->bqr", jac, jac)
+    decrease of the cost; ``jac`` is transposed, shape (b, q, m)."""
+    gradient = np.matmul(jac, residual[:, :, None])[:, :, 0]
+    normal = np.matmul(jac, jac.transpose(0, 2, 1))
     # Constants on a bound whose descent direction leaves the box are held for this step.
     held = ((z <= lower) & (gradient > 0)) | ((z >= upper) & (gradient < 0))
-    gradient = np.where(held, 0.0, gradient)
-    diagonal = np.einsum("bqq->bq", normal).copy()
+    q = z.shape[1]
+    index = np.arange(q)
+    diagonal = normal[:, index, index].copy()
+    if held.any():
+        gradient = np.where(held, 0.0, gradient)
+        normal = np.where(held[:, :, None] | held[:, None, :], 0.0, normal)
+    undamped = normal.copy()
     # Marquardt's scaling by diag(J^T J) makes the damping invariant to the constants' units; a floor keeps
     # constants the residuals ignore (zero Jacobian column) from making the system singular.
     scale = np.maximum(diagonal, 1e-12 * np.maximum(diagonal.max(axis=1, keepdims=True), 1e-300))
-    normal = np.where(held[:, :, None] | held[:, None, :], 0.0, normal)
-    undamped = normal.copy()
-    q = z.shape[1]
-    index = np.arange(q)
     normal[:, index, index] = np.where(held, 1.0, diagonal + damping[:, None] * scale)
     try:
         step = np.linalg.solve(normal, -gradient[:, :, None])[:, :, 0]
@@ -268,6 +281,8 @@ class _System:
         self.m = target.shape[1]
         self.cols3 = cols.reshape(cols.shape[0], target.shape[0], self.m)
         self.all_rows = target.shape[0]
+        self.free_indices = np.flatnonzero(free).tolist()
+        self.padded = not bool(mask.all())
 
     def _cols(self, rows: NDArray[np.intp]) -> Array:
         if rows.size == self.all_rows:
@@ -278,22 +293,25 @@ class _System:
         return np.repeat(theta.T, self.m, axis=1)
 
     def evaluate(self, rows: NDArray[np.intp], theta: Array) -> tuple[Array, Array, Array]:
-        """Return residuals (b, m), free-constant Jacobian (b, m, q) and cost (b,) of problems ``rows``."""
-        pred, full = self.compiled.values_and_jacobian(self._cols(rows), self._row_theta(theta))
+        """Return residuals (b, m), transposed free-constant Jacobian (b, q, m) and cost (b,) of problems ``rows``."""
+        pred, grads = self.compiled.values_and_gradients(self._cols(rows), self._row_theta(theta), self.free_indices)
         b = rows.size
         pred = pred.reshape(b, self.m)
-        jac = full[:, self.free].reshape(b, self.m, -1)
+        jac = grads.reshape(-1, b, self.m).transpose(1, 0, 2)
         use_log = self.use_log[rows]
         if use_log.any():
+            jac = np.where(use_log[:, None, None], jac / pred[:, None, :], jac)
             pred = np.where(use_log[:, None], np.log(pred), pred)
-            jac = np.where(use_log[:, None, None], jac / np.exp(pred)[:, :, None], jac)
-        mask = self.mask[rows]
-        penalty = self.penalty[rows][:, None]
         residual = pred - self.target[rows]
-        residual = np.where(np.isfinite(residual), residual, penalty)
-        residual = np.clip(residual, -penalty, penalty)
-        jac = np.where(np.isfinite(jac) & mask[:, :, None], jac, 0.0)
-        residual = np.where(mask, residual, 0.0)
+        if not np.isfinite(residual).all():
+            penalty = self.penalty[rows][:, None]
+            residual = np.clip(np.where(np.isfinite(residual), residual, penalty), -penalty, penalty)
+        if not np.isfinite(jac).all():
+            jac = np.where(np.isfinite(jac), jac, 0.0)
+        if self.padded:
+            mask = self.mask[rows]
+            residual = residual * mask
+            jac = jac * mask[:, None, :]
         if self.loss == "linear":
             return residual, jac, 0.5 * np.sum(residual**2, axis=1)
         return self._robust(residual, jac)
@@ -305,7 +323,7 @@ class _System:
         cost = 0.5 * self.f_scale**2 * np.sum(rho, axis=1)
         curvature = np.maximum(rho1 + 2 * rho2 * z, np.finfo(float).eps)
         root = np.sqrt(curvature)
-        return residual * rho1 / root, jac * root[:, :, None], cost
+        return residual * rho1 / root, jac * root[:, None, :], cost
 
     def finite(self, rows: NDArray[np.intp], theta: Array) -> BoolArray:
         """Whether each problem's predictions are finite (and positive under log residuals) on its real rows."""

@@ -280,6 +280,7 @@ def _solve_padded(
         loss=config.loss,
         f_scale=config.f_scale,
         max_iterations=config.max_nfev,
+        fit_of=owner_arr,
     )
 
 
