@@ -141,7 +141,7 @@ def solve_batch(
     -------
     BatchSolution
     """
-    n_problems, m = y.shape
+    n_problems = y.shape[0]
     free = lower < upper
     use_log = np.zeros(n_problems, dtype=bool) if log_residuals is None else np.asarray(log_residuals, dtype=bool)
     target = np.where(use_log[:, None], np.log(np.where(use_log[:, None], y, 1.0)), y)
@@ -223,8 +223,10 @@ def _finite_cost(system: _System, rows: NDArray[np.intp], theta: Array, cost: Ar
 def _damped_step(
     jac: Array, residual: Array, z: Array, lower: Array, upper: Array, damping: Array
 ) -> tuple[Array, BoolArray, Array]:
-    """Return every problem's Levenberg-Marquardt step, whether its gradient is negligible, and the predicted
-    decrease of the cost; ``jac`` is transposed, shape (b, q, m)."""
+    """Return each problem's Levenberg-Marquardt step, whether its gradient is negligible, and the predicted decrease.
+
+    ``jac`` is transposed, shape (b, q, m); the predicted decrease is that of the linearised cost.
+    """
     gradient = np.matmul(jac, residual[:, :, None])[:, :, 0]
     normal = np.matmul(jac, jac.transpose(0, 2, 1))
     # Constants on a bound whose descent direction leaves the box are held for this step.
@@ -329,7 +331,8 @@ class _System:
         """Whether each problem's predictions are finite (and positive under log residuals) on its real rows."""
         pred = self.compiled.values(self._cols(rows), self._row_theta(theta)).reshape(rows.size, self.m)
         ok = np.isfinite(pred) & (~self.use_log[rows][:, None] | (pred > 0))
-        return np.all(ok | ~self.mask[rows], axis=1)
+        finite: BoolArray = np.all(ok | ~self.mask[rows], axis=1)
+        return finite
 
 
 def _loss(kind: Loss, z: Array) -> tuple[Array, Array, Array]:

@@ -8,8 +8,9 @@ Jacobian with respect to the constants (forward-mode differentiation), which the
 Inside the trees a value is either a numpy scalar (subtrees of constants and numbers only, evaluated once per
 call rather than per row) or an ``(n,)`` array. A gradient is ``None`` (independent of the constants) or a sparse
 dict from constant index to the derivative (scalar or ``(n,)``): most nodes depend on one or two of a law's
-constants, so a dense ``(n, p)`` gradient per node would multiply mostly zeros (it dominated the batched fits). Callers must run the trees under
-``np.errstate(all="ignore")``: overflow and invalid operations give ``inf``/``nan`` rather than errors.
+constants, so a dense ``(n, p)`` gradient per node would multiply mostly zeros (it dominated the batched fits).
+Callers must run the trees under ``np.errstate(all="ignore")``: overflow and invalid operations give
+``inf``/``nan`` rather than errors.
 """
 
 from __future__ import annotations

@@ -204,7 +204,7 @@ def fit_datasets(
     n_free = int(np.sum(lower < upper))
     notes: list[list[str]] = []
     use_log: list[bool] = []
-    for X_rows, y_rows in datasets:
+    for _, y_rows in datasets:
         note = []
         if 0 < len(y_rows) < n_free:
             note.append(f"fewer rows ({len(y_rows)}) than free constants ({n_free}): underdetermined")
@@ -521,7 +521,8 @@ def fit_law_grouped(
     if config.solver == "batched":
         datasets = [(X_arr[group_arr == name], y_arr[group_arr == name]) for name in names]
         starts = start_points(law.constants, config.n_starts, config.seed, initial_params)
-        return GroupedFit(dict(zip(names, fit_datasets(law, datasets, [starts] * len(names), config=config), strict=True)))
+        results = fit_datasets(law, datasets, [starts] * len(names), config=config)
+        return GroupedFit(dict(zip(names, results, strict=True)))
     fits = {}
     for name in np.unique(group_arr):
         rows = group_arr == name

@@ -18,6 +18,11 @@ from sld.search.fitting import FitConfig, FitResult, GroupedFit, fit_datasets, f
 
 FloatArray = NDArray[np.float64]
 
+# Up to this many rows (summed over subsets and starts), every subset of `fit_row_sets` from every start is one batch:
+# Python overhead per iteration dominates there (many small groups, e.g. sft). Beyond, the arithmetic dominates and
+# warm-starting the larger subsets from the smallest saves more (few large groups, e.g. vocab, lr_bsz).
+ONE_BATCH_ROWS = 20_000
+
 
 def fit_groups_warm(
     law: Law,
@@ -162,12 +167,38 @@ def fit_row_sets(
         warm: dict[str, FloatArray] | None = None
         for index in sorted(range(len(row_sets)), key=lambda i: row_sets[i].size):
             rows = row_sets[index]
-            out[index] = fit_groups_warm(law, X[rows], y[rows], groups[rows], config=config, initial=warm, shared=shared)
+            out[index] = fit_groups_warm(
+                law, X[rows], y[rows], groups[rows], config=config, initial=warm, shared=shared
+            )
             warm = group_params(out[index]) or None
         return [out[index] for index in range(len(row_sets))]
-    independent = _fit_row_sets_batched(law, X, y, groups, row_sets, config=config, initial=[None] * len(row_sets))
-    if not shared:
-        return independent
+    if sum(rows.size for rows in row_sets) * config.n_starts <= ONE_BATCH_ROWS:
+        independent = _fit_row_sets_batched(law, X, y, groups, row_sets, config=config, initial=[None] * len(row_sets))
+        return independent if not shared else _fit_shared_sets(law, X, y, groups, row_sets, independent, shared, config)
+    # Two batches: the smallest subset from every start, then all the others warm-started from it with a third of
+    # the starts (as the scipy path warm-starts each subset from the previous one). Far fewer rows to evaluate than
+    # every subset from every start.
+    order = sorted(range(len(row_sets)), key=lambda i: row_sets[i].size)
+    first = _fit_row_sets_batched(law, X, y, groups, [row_sets[order[0]]], config=config, initial=[None])[0]
+    warm = group_params(first) or None
+    rest = _fit_row_sets_batched(
+        law, X, y, groups, [row_sets[i] for i in order[1:]], config=config, initial=[warm] * (len(order) - 1)
+    )
+    by_index = dict(zip(order, [first, *rest], strict=True))
+    independent = [by_index[index] for index in range(len(row_sets))]
+    return independent if not shared else _fit_shared_sets(law, X, y, groups, row_sets, independent, shared, config)
+
+
+def _fit_shared_sets(
+    law: Law,
+    X: FloatArray,
+    y: FloatArray,
+    groups: NDArray[np.str_],
+    row_sets: Sequence[NDArray[np.intp]],
+    independent: list[GroupedFit],
+    shared: frozenset[str],
+    config: FitConfig,
+) -> list[GroupedFit]:
     from sld.search.shared_fits import fit_shared  # it builds on the per-group fits above
 
     return [

@@ -23,11 +23,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from sld.benchmark import load_task_splits
-from sld.search.candidates import evaluate_proposal, law_from_proposal
+from sld.search.candidates import Problem, evaluate_proposal, law_from_proposal
 from sld.search.engine import EngineConfig, make_folds
-from sld.search.families import family_proposals
-from sld.search.fitting import FitConfig, fit_law_grouped
+from sld.search.families import Proposal, family_proposals
+from sld.search.fitting import fit_law_grouped
 from sld.search.profile import profile_data
+from sld.search.selection import Fold
 from sld.tasks import get_task, list_tasks
 from sld.tasks.problems import task_problems
 
@@ -115,35 +116,9 @@ def measure_fit_speed(
         profile = profile_data(problem.X, problem.y, problem.variables, problem.groups)
         proposals = family_proposals(profile, max_params=problem.max_params)[:n_laws]
         folds = make_folds(problem, engine.seed)
-        speeds = {}
+        speeds: dict[str, SolverSpeed] = {}
         for solver in SOLVERS:
-            config = engine.fit_config().model_copy(update={"solver": solver})
-
-            def evaluate(index: int, config: FitConfig = config) -> tuple[str, float | None]:
-                candidate, _ = evaluate_proposal(
-                    problem, proposals[index], folds, config=config, complexity_penalty=engine.complexity_penalty
-                )
-                return candidate.status, candidate.validation_r2 if candidate.status == "ok" else None
-
-            evaluate(0)  # warm-up: lazy imports and caches are not what is measured
-            cpu, wall = time.process_time(), time.perf_counter()
-            outcomes = [evaluate(index) for index in range(len(proposals))]
-            candidate_cpu, candidate_wall = time.process_time() - cpu, time.perf_counter() - wall
-            cpu = time.process_time()
-            n_fits = 0
-            for proposal in proposals:
-                law = law_from_proposal(proposal, problem.variables)
-                n_fits += len(fit_law_grouped(law, problem.X, problem.y, problem.groups, config=config).fits)
-            fit_cpu = time.process_time() - cpu
-            speeds[solver] = SolverSpeed(
-                candidates_per_s=round(len(proposals) / max(candidate_cpu, 1e-9), 4),
-                fits_per_s=round(n_fits / max(fit_cpu, 1e-9), 2),
-                candidate_cpu_s=round(candidate_cpu, 3),
-                candidate_wall_s=round(candidate_wall, 3),
-                fit_cpu_s=round(fit_cpu, 3),
-                statuses=[status for status, _ in outcomes],
-                validation_r2=[None if r2 is None else round(r2, 6) for _, r2 in outcomes],
-            )
+            speeds[solver] = _measure_solver(problem, proposals, folds, engine, solver)
             progress(
                 f"fit-speed {name} [{solver}]: {speeds[solver].candidates_per_s:.2f} candidates/s, "
                 f"{speeds[solver].fits_per_s:.0f} fits/s"
@@ -160,6 +135,39 @@ def measure_fit_speed(
             fits_ratio=round(batched.fits_per_s / max(scipy.fits_per_s, 1e-9), 2),
         )
     return FitSpeedResult(n_laws=n_laws, n_starts=engine.n_starts, seed=seed, tasks=tasks)
+
+
+def _measure_solver(
+    problem: Problem, proposals: list[Proposal], folds: list[Fold], engine: EngineConfig, solver: Solver
+) -> SolverSpeed:
+    """Time the candidate evaluations, then the per-group fits, of one solver."""
+    config = engine.fit_config().model_copy(update={"solver": solver})
+
+    def evaluate(proposal: Proposal) -> tuple[str, float | None]:
+        candidate, _ = evaluate_proposal(
+            problem, proposal, folds, config=config, complexity_penalty=engine.complexity_penalty
+        )
+        return candidate.status, candidate.validation_r2 if candidate.status == "ok" else None
+
+    evaluate(proposals[0])  # warm-up: lazy imports and caches are not what is measured
+    cpu, wall = time.process_time(), time.perf_counter()
+    outcomes = [evaluate(proposal) for proposal in proposals]
+    candidate_cpu, candidate_wall = time.process_time() - cpu, time.perf_counter() - wall
+    cpu = time.process_time()
+    n_fits = 0
+    for proposal in proposals:
+        law = law_from_proposal(proposal, problem.variables)
+        n_fits += len(fit_law_grouped(law, problem.X, problem.y, problem.groups, config=config).fits)
+    fit_cpu = time.process_time() - cpu
+    return SolverSpeed(
+        candidates_per_s=round(len(proposals) / max(candidate_cpu, 1e-9), 4),
+        fits_per_s=round(n_fits / max(fit_cpu, 1e-9), 2),
+        candidate_cpu_s=round(candidate_cpu, 3),
+        candidate_wall_s=round(candidate_wall, 3),
+        fit_cpu_s=round(fit_cpu, 3),
+        statuses=[status for status, _ in outcomes],
+        validation_r2=[None if r2 is None else round(r2, 6) for _, r2 in outcomes],
+    )
 
 
 def speed_table(result: FitSpeedResult) -> str:
