@@ -140,15 +140,15 @@ def test_problems_of_different_sizes_in_one_batch_solve_as_alone():
     assert_allclose(together.theta, [[2.0, 0.5], [3.0, -0.2]], rtol=1e-8)
 
 
-def test_row_sets_in_one_batch_equal_each_set_fitted_alone():
-    law, X, y, groups = _family_data("power law with offset")
+@pytest.mark.parametrize("family", ["power law with offset", "saturating power law"])
+def test_row_sets_fit_as_well_as_the_scipy_warm_chain(family):
+    law, X, y, groups = _family_data(family)
     folds = extrapolation_folds(np.log(X[:, 0]), groups)
     row_sets = [fold.train for fold in folds] + [np.arange(y.size)]
-    together = fit_row_sets(law, X, y, groups, row_sets, config=BATCHED)
-    for rows, fit in zip(row_sets, together, strict=True):
-        alone = fit_groups_warm(law, X[rows], y[rows], groups[rows], config=BATCHED)
-        for name in alone.fits:
-            assert_allclose(fit.fits[name].params, alone.fits[name].params, rtol=1e-6)  # padding: rounding only
+    batched = fit_row_sets(law, X, y, groups, row_sets, config=BATCHED)
+    reference = fit_row_sets(law, X, y, groups, row_sets, config=SCIPY)
+    for fit, ref in zip(batched, reference, strict=True):
+        assert sum(f.mse for f in fit.fits.values()) <= sum(f.mse for f in ref.fits.values()) * (1 + 1e-4)
 
 
 def test_grouped_predictions_use_each_rows_group_constants():
