@@ -8,7 +8,7 @@ from sld.search import ConstantSpec, FitConfig, fit_law, fit_law_grouped, parse_
 from sld.search.batched_fits import solve_batch
 from sld.search.selection import extrapolation_folds
 from sld.search.shared_fits import fit_shared
-from sld.search.warm_fits import fit_groups_warm, fit_row_sets
+from sld.search.warm_fits import fit_row_sets
 
 BATCHED, SCIPY = FitConfig(n_starts=6, seed=0), FitConfig(n_starts=6, seed=0, solver="scipy")
 
