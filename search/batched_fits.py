@@ -188,7 +188,9 @@ def solve_batch(
             growth[active] = np.where(accepted, _DAMPING_UP, growth[active] * 2.0)
             done = np.zeros(active.size, dtype=np.int64)
             done[gradient_small] = REASONS.index("gradient below gtol")
-            small_step = moved <= _XTOL * (_XTOL + np.linalg.norm(z[active], axis=1))
+            # As in scipy, the step test applies to accepted steps: a rejected step is small because the damping is
+            # large, not because the problem has converged.
+            small_step = accepted & (moved <= _XTOL * (_XTOL + np.linalg.norm(z[active], axis=1)))
             done[(done == 0) & small_step] = REASONS.index("relative step below xtol")
             flat = accepted & (decrease <= _FTOL * np.maximum(cost[active], 1e-300))
             done[(done == 0) & flat] = REASONS.index("relative cost change below ftol")

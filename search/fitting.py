@@ -230,7 +230,11 @@ def fit_datasets(
                 message = "; ".join([f"no start of {mine.size} gave finite predictions", *notes[i]])
                 results[i] = FitResult(None, False, message, math.inf, 0)
                 continue
-            best = mine[int(np.argmin(np.where(finite, cost, np.inf)))]
+            # Several starts may fit exactly (an underdetermined fold); like the scipy path, which stops at the
+            # first exact fit, take the earliest (the init or warm start) rather than the one that rounds lowest.
+            target = np.log(y_rows) if use_log[i] else y_rows
+            exact = np.flatnonzero(2 * cost / len(y_rows) <= _NEAR_ZERO * np.var(target))
+            best = mine[int(exact[0])] if exact.size else mine[int(np.argmin(np.where(finite, cost, np.inf)))]
             theta = solution.theta[best]
             with np.errstate(all="ignore"):
                 mse = float(np.mean((law.compiled.values(np.ascontiguousarray(X_rows.T), theta) - y_rows) ** 2))
