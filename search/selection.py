@@ -159,6 +159,7 @@ def validate_law(
     config: FitConfig,
     hopeless_r2: float = -10.0,
     shared: frozenset[str] = frozenset(),
+    fits: Sequence[GroupedFit] | None = None,
 ) -> Validation:
     """Fit ``law`` on each fold's train rows, per group, and score it on the fold's validation rows.
 
@@ -176,6 +177,9 @@ def validate_law(
         A fold validating below this stops the validation early (the candidate is hopeless).
     shared : frozenset of str
         Constants fitted once for all groups.
+    fits : sequence of GroupedFit, optional
+        Each fold's fit on its training rows, in the order of ``folds``, when already made in one batch
+        (`sld.search.warm_fits.fit_row_sets`); otherwise the folds are fitted here.
 
     Returns
     -------
@@ -186,10 +190,11 @@ def validate_law(
     fold_nmae: list[float] = []
     warm: dict[str, FloatArray] | None = None
     # Smallest training part first: each fold warm-starts the next, larger one.
-    for fold in sorted(folds, key=lambda f: f.train.size):
+    for index in sorted(range(len(folds)), key=lambda i: folds[i].train.size):
+        fold = folds[index]
         if fold.validate.size < 3 or np.ptp(y[fold.validate]) == 0:
             continue  # R^2 is undefined on fewer than 3 rows or a constant target: the fold cannot rank laws
-        fit = fit_groups_warm(
+        fit = fits[index] if fits is not None else fit_groups_warm(
             law, X[fold.train], y[fold.train], groups[fold.train], config=config, initial=warm, shared=shared
         )
         warm = group_params(fit) or None

@@ -62,6 +62,11 @@ def markdown_table(result: BenchResult, corpus: str | None) -> str:
     help="Write an HTML and Markdown report here (with --method sld: one page per task; the runs are "
     "kept in REPORT/runs unless --run-dir is given).",
 )
+@click.option("--fit-speed", is_flag=True,
+              help="Instead of scoring: candidates and fits per second, batched fitter vs scipy reference, per task "
+              "(see bench/README.md, 'Fitting speed'); --json writes the result.")
+@click.option("--fit-speed-laws", default=4, show_default=True, type=click.IntRange(min=1),
+              help="With --fit-speed: law forms per task.")
 @discovery_options
 def command(
     method: str,
@@ -73,12 +78,17 @@ def command(
     json_path: str | None,
     report_dir: str | None,
     discovery: DiscoveryOptions,
+    fit_speed: bool,
+    fit_speed_laws: int,
 ) -> None:
     """Score a method on SLDBench: per task test R^2, NMSE, NMAE, constants and seconds.
 
     With ``--method sld`` every task runs exactly what ``sld discover`` runs with the same flags (proposer, LLM
     cache and replay, budget, candidate cap, seed).
     """
+    if fit_speed:
+        _fit_speed(task_list, corpus, discovery.seed, fit_speed_laws, json_path)
+        return
     fit_config = FitConfig(n_starts=starts, seed=discovery.seed)
     say = (lambda line: None) if discovery.quiet else (lambda line: click.echo(line, err=True))
     if report_dir is not None and method == "sld" and run_dir is None:
@@ -111,3 +121,16 @@ def command(
             result, report_dir, run_root=run_dir if method == "sld" else None, corpus=corpus, progress=say
         )
         click.echo(f"wrote {files.html}", err=True)
+
+
+def _fit_speed(task_list: str | None, corpus: str | None, seed: int, n_laws: int, json_path: str | None) -> None:
+    from sld.fit_speed import measure_fit_speed, speed_table
+
+    result = measure_fit_speed(
+        split_names(task_list) or None, corpus=corpus, n_laws=n_laws, seed=seed,
+        progress=lambda line: click.echo(line, err=True),
+    )
+    click.echo(speed_table(result))
+    if json_path:
+        Path(json_path).write_text(result.model_dump_json(indent=2))
+        click.echo(f"wrote {json_path}", err=True)

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from sld.cli import main
-from sld.search import FitConfig, SplitArrays, parse_law
+from sld.search import ConstantSpec, FitConfig, SplitArrays, parse_law
 from sld.search.comparison import compare_laws, resample_indices
 from tests.sld.report_data import write_sft_corpus
 
@@ -57,7 +57,8 @@ def test_the_generating_law_beats_a_wrong_one_with_a_clear_paired_interval() -> 
 def test_few_groups_resample_rows_and_a_failed_law_gets_no_interval() -> None:
     train, test = power_law_splits(2)
     truth = parse_law("E + A * N**(-alpha)", ["N"])
-    broken = parse_law("log(c - N)", ["N"])  # undefined beyond c: no finite prediction of the test rows
+    # Undefined beyond c, which its bound keeps below the test rows: no finite prediction of them.
+    broken = parse_law("log(c - N)", ["N"], constants={"c": ConstantSpec("c", 0.0, 2e9)})
     comparison = compare_laws("toy", [("truth", [truth]), ("broken", [broken])], train, test, fit_config=CONFIG,
                               n_resamples=50)
     assert comparison.unit == "rows" and comparison.n_units == len(test.X)

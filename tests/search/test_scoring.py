@@ -116,14 +116,14 @@ def test_no_test_row_ever_reaches_the_fitter(train_groups, test_groups, seed):
     sentinels = 1000.0 + np.arange(3 * n_test, dtype=float)
     test = SplitArrays(sentinels[: 2 * n_test].reshape(n_test, 2), sentinels[2 * n_test :], np.array(test_groups))
     seen = []
-    real_fit = fitting.fit_law
+    real_fit = fitting.fit_datasets  # every fit goes through it with the batched solver
 
-    def spy(law, X, y, **kwargs):
-        seen.append((np.array(X), np.array(y)))
-        return real_fit(law, X, y, **kwargs)
+    def spy(law, datasets, starts, **kwargs):
+        seen.extend((np.array(X), np.array(y)) for X, y in datasets)
+        return real_fit(law, datasets, starts, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(fitting, "fit_law", spy)
+        patch.setattr(fitting, "fit_datasets", spy)
         score_split([parse_law("a*x + b*z", ["x", "z"])], train, test, config=FitConfig(n_starts=1))
     assert seen or not set(test_groups) & set(train_groups)
     for X, y in seen:
