@@ -22,14 +22,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from sld.benchmark import load_task_splits
 from sld.search.candidates import Problem, evaluate_proposal, law_from_proposal
 from sld.search.engine import EngineConfig, make_folds
-from sld.search.families import Proposal, family_proposals
+from sld.search.families import family_proposals
 from sld.search.fitting import fit_law_grouped
 from sld.search.profile import profile_data
+from sld.search.proposals import Proposal
 from sld.search.selection import Fold
 from sld.tasks import get_task, list_tasks
+from sld.tasks.data import load_task_splits
 from sld.tasks.problems import task_problems
 
 Solver = Literal["batched", "scipy"]
