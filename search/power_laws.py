@@ -111,8 +111,13 @@ class M1:
         Fitted scale and exponent (``c_`` unconstrained).
     """
 
+    n_params = 2
     beta_: float = field(default=1.0, init=False)
     c_: float = field(default=-0.5, init=False)
+
+    def formula(self) -> str:
+        """Return the fitted law as text in ``x``."""
+        return f"{self.beta_:.6g}*x^{self.c_:.6g}"
 
     def fit(self, x: ArrayLike, y: ArrayLike) -> M1:
         """Fit on training points, shape (n,) each; returns ``self``."""
@@ -147,10 +152,15 @@ class M2:
 
     max_iterations: int = 10_000
     lo_bound: float = 0.0
+    n_params = 3
     beta_: float = field(default=1.0, init=False)
     c_: float = field(default=-0.5, init=False)
     eps_inf_: float = field(default=0.0, init=False)
     n_iter_: int = field(default=0, init=False)
+
+    def formula(self) -> str:
+        """Return the fitted law as text in ``x``."""
+        return f"{self.eps_inf_:.6g} + {self.beta_:.6g}*x^{self.c_:.6g}"
 
     def fit(self, x: ArrayLike, y: ArrayLike) -> M2:
         """Fit on training points, shape (n,) each; returns ``self``."""
@@ -193,10 +203,15 @@ class M3:
     """
 
     max_iterations: int = 10_000
+    n_params = 3
     beta_: float = field(default=1.0, init=False)
     c_: float = field(default=-0.5, init=False)
     gamma_: float = field(default=0.0, init=False)
     n_iter_: int = field(default=0, init=False)
+
+    def formula(self) -> str:
+        """Return the fitted law as text in ``x``."""
+        return f"{self.beta_:.6g}*(1/x + {self.gamma_:.6g})^{self.c_:.6g}"
 
     def fit(self, x: ArrayLike, y: ArrayLike) -> M3:
         """Fit on training points, shape (n,) each; returns ``self``."""
@@ -274,12 +289,19 @@ class M4:
     update_eps_inf: bool = True
     max_iterations: int = 10_000
     solver: Literal["scan", "root"] = "scan"
+    n_params = 5
     beta_: float = field(default=1.0, init=False)
     c_: float = field(default=-0.5, init=False)
     alpha_: float = field(default=0.0, init=False)
     eps_inf_: float = field(default=0.0, init=False)
     eps_0_: float = field(default=1.0, init=False)
     n_iter_: int = field(default=0, init=False)
+
+    def formula(self) -> str:
+        """Return the fitted (implicit) law as text in ``x`` and ``y``."""
+        return (
+            f"(y - {self.eps_inf_:.6g}) / ({self.eps_0_:.6g} - y)^{self.alpha_:.6g} = {self.beta_:.6g}*x^{self.c_:.6g}"
+        )
 
     def fit(self, x: ArrayLike, y: ArrayLike) -> M4:
         """Fit on training points, shape (n,) each; returns ``self``.

@@ -18,8 +18,18 @@ from pydantic import BaseModel, ConfigDict
 
 from sld.corpus import load_sldbench, validate_frame
 from sld.corpus.embedded import EMBEDDED_TASK, load_embedded_task
-from sld.discovery import TaskDiscovery, discover_task
-from sld.search import FitConfig, Law, Scores, SplitArrays, clip_r2, evaluate_split, score_predictions
+from sld.discovery import TaskDiscovery, discover_task, predict_task
+from sld.search import (
+    FitConfig,
+    Law,
+    Scores,
+    SearchError,
+    SplitArrays,
+    clip_r2,
+    evaluate_split,
+    parse_law,
+    score_predictions,
+)
 from sld.search.engine import EngineConfig
 from sld.tasks import Task, get_task, list_tasks
 from sld.tasks.data import task_arrays
@@ -29,7 +39,8 @@ from sld.tasks.literature import human_law
 class TaskScore(BaseModel):
     """One method's official test scores on one task (discovery runs add their search statistics)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # A failed score is -inf or nan; "strings" writes them so that the JSON reads back.
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
 
     r2: float
     nmse: float
@@ -44,6 +55,20 @@ class TaskScore(BaseModel):
     ranking: dict[str, object] | None = None
     # Per target, the constants of the chosen law that take one value for all groups (discovery runs).
     shared: dict[str, list[str]] | None = None
+    # The paper metric of the rnsl suite: RMSE of log loss on the extrapolation rows, and its "standard error".
+    log_rmse: float | None = None
+    log_rmse_se: float | None = None
+    # False when the method gave no law (e.g. no candidate passed validation); the scores are then failures.
+    law_returned: bool = True
+    message: str | None = None
+    # Other scorings of the same method (e.g. operon's pooled model beside its per-group refit).
+    alternatives: dict[str, float] | None = None
+
+    @classmethod
+    def no_law(cls, message: str, *, seconds: float) -> TaskScore:
+        """Return the score of a method that returned no law (R^2 -inf, errors inf)."""
+        return cls(r2=-math.inf, nmse=math.inf, nmae=math.inf, n_params=0, law="", seconds=round(seconds, 3),
+                   law_returned=False, message=message)
 
 
 class BenchResult(BaseModel):
@@ -176,22 +201,34 @@ def validation_vs_test(discovery: TaskDiscovery, test: SplitArrays, *, top: int 
     return {"spearman_validation_test": None if math.isnan(rho) else round(rho, 4), "pairs": len(finite)}
 
 
-def score_sld_task(
-    task_name: str,
+def score_sld_split(
+    task: Task,
+    train: SplitArrays,
+    test: SplitArrays,
     *,
-    corpus: str | Path | None,
     engine: EngineConfig,
-    run_root: Path | None = None,
+    run_dir: Path | None = None,
     progress: Callable[[str], None] = lambda message: None,
-) -> TaskScore:
-    """Discover a law for the task on its train rows, then score it on its test rows."""
-    task = get_task(task_name)
-    train, test = load_task_splits(task, corpus=corpus)
-    discovery = discover_task(
-        task, train, test, engine, run_dir=run_root / task.name if run_root else None, progress=progress
-    )
+) -> tuple[TaskScore, np.ndarray | None]:
+    """Discover a law on ``train`` and score it on ``test``: the one place the bench runs sld's discovery.
+
+    Every suite (SLDBench tasks, rnsl curves) goes through here, so that retargeting the bench at another
+    discovery entry point is a change of this function only.
+
+    Returns
+    -------
+    score : TaskScore
+        ``law_returned=False`` (and failed scores) when no law passed validation.
+    predictions : ndarray of shape (n_test, n_targets), or None
+        The chosen laws' predictions of the test rows; ``None`` without a law.
+    """
+    started = time.perf_counter()
+    try:
+        discovery = discover_task(task, train, test, engine, run_dir=run_dir, progress=progress)
+    except SearchError as exc:
+        return TaskScore.no_law(str(exc), seconds=time.perf_counter() - started), None
     assert discovery.test_scores is not None
-    return TaskScore(
+    score = TaskScore(
         r2=_finite_r2(discovery.test_scores),
         nmse=discovery.test_scores.nmse,
         nmae=discovery.test_scores.nmae,
@@ -203,4 +240,59 @@ def score_sld_task(
         proposals=discovery.proposals(),
         ranking=validation_vs_test(discovery, test),
         shared={outcome.problem.target: list(outcome.best.shared) for outcome in discovery.outcomes},
+    )
+    return score, predict_task(discovery, test)
+
+
+def score_sld_task(
+    task_name: str,
+    *,
+    corpus: str | Path | None,
+    engine: EngineConfig,
+    run_root: Path | None = None,
+    progress: Callable[[str], None] = lambda message: None,
+) -> TaskScore:
+    """Discover a law for the task on its train rows, then score it on its test rows."""
+    task = get_task(task_name)
+    train, test = load_task_splits(task, corpus=corpus)
+    run_dir = run_root / task.name if run_root else None
+    return score_sld_split(task, train, test, engine=engine, run_dir=run_dir, progress=progress)[0]
+
+
+def score_operon_task(
+    task_name: str, *, corpus: str | Path | None, budget_s: float, seed: int, fit_config: FitConfig
+) -> TaskScore:
+    """Score pyoperon on a task, run as a pyoperon user would, within the task's time and constant budget.
+
+    The regressor sees all training rows of a target together (it knows no groups), with its own model
+    selection. The score is its model refitted per group like every other law (SLDBench fits constants per
+    group); ``alternatives["pooled_r2"]`` keeps the pooled model's own predictions. When a target's model does
+    not read back as a law within the budget, the pooled predictions are the score.
+    """
+    from sld.search.operon_peer import OperonPeer
+
+    started = time.perf_counter()
+    task = get_task(task_name)
+    train, test = load_task_splits(task, corpus=corpus)
+    peers = []
+    for index in range(len(task.targets)):
+        peer = OperonPeer(max_params=task.max_params, time_limit_s=budget_s / len(task.targets), seed=seed)
+        peers.append(peer.fit(train.X, train.Y[:, index], task.features))
+    pooled = score_predictions(test.Y, np.column_stack([peer.predict(test.X) for peer in peers]))
+    alternatives = {"pooled_r2": _finite_r2(pooled)}
+    scores, law = pooled, " ; ".join(peer.expression_ for peer in peers)
+    n_params = task.max_params
+    if all(peer.law_ is not None for peer in peers):
+        laws = [parse_law(str(peer.law_), task.features) for peer in peers]
+        scores, n_params = score_laws(laws, train, test, fit_config=fit_config)
+        law = " ; ".join(item.text for item in laws)
+        alternatives["refit_r2"] = _finite_r2(scores)
+    return TaskScore(
+        r2=_finite_r2(scores),
+        nmse=scores.nmse,
+        nmae=scores.nmae,
+        n_params=n_params,
+        law=law,
+        seconds=round(time.perf_counter() - started, 3),
+        alternatives=alternatives,
     )
