@@ -112,7 +112,7 @@ def load_rnsl(root: str | Path | None = None) -> dict[str, RnslCurve]:
     """
     path = _locate(root)
     try:
-        table = pd.read_csv(path)
+        table = pd.read_csv(path, dtype={"Domain": str, "Task": str, "Model": str})
     except Exception as exc:  # pandas raises several types for a damaged file; all mean the same here.
         raise SchemaError(f"{path}: cannot be read as CSV ({exc}). Restore {RNSL_FILE} from the benchmark.") from exc
     missing = [column for column in _COLUMNS if column not in table.columns]

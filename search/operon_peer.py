@@ -129,4 +129,6 @@ class OperonPeer:
         """Predict with the pooled model, ``X`` of shape (n, n_vars); returns shape (n,)."""
         if self.model_ is None:
             raise SearchError("OperonPeer is not fitted; call fit first")
-        return np.asarray(self.model_.predict(np.asarray(X, dtype=float)), dtype=float)  # type: ignore[attr-defined]
+        # pyoperon's Dataset rejects read-only arrays (SplitArrays freezes its rows), so hand it a copy.
+        rows = np.array(X, dtype=np.float64, copy=True)
+        return np.asarray(self.model_.predict(rows), dtype=float)  # type: ignore[attr-defined]

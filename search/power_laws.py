@@ -262,6 +262,8 @@ class M4:
     eps_0 : float or None, default 1.0
         Initial loss (of random guessing); ``None`` starts at ``max(y) + DELTA``. The paper uses 1.0 on NMT and LM
         and 1.001 with ``up_bound=1.0`` on BIG-bench (see :func:`m4_for_domain`).
+    eps_inf : float or None, default None
+        Initial limiting loss; ``None`` starts at ``min(y) - DELTA``.
     up_bound : float or None, default None
         eps_0 stays ``<= up_bound + DELTA`` (and always ``>= max(y) + DELTA``).
     lo_bound : float, default 0.0
@@ -283,6 +285,7 @@ class M4:
     """
 
     eps_0: float | None = 1.0
+    eps_inf: float | None = None
     up_bound: float | None = None
     lo_bound: float = 0.0
     update_eps_0: bool = True
@@ -323,7 +326,9 @@ class M4:
         inf_low, inf_high = max(0.0, self.lo_bound - DELTA), float(ys.min()) - DELTA
         zero_low = float(ys.max()) + DELTA
         zero_high = math.inf if self.up_bound is None else self.up_bound + DELTA
-        eps_inf = inf_high
+        eps_inf = inf_high if self.eps_inf is None else float(self.eps_inf)
+        if not 0 <= eps_inf < ys.min():
+            raise SearchError(f"M4 eps_inf={eps_inf} must lie in [0, min(y)) = [0, {ys.min():.6g}); pass None")
         learning = self.update_eps_0 or self.update_eps_inf
         for iteration in range(self.max_iterations if learning else 1):
             previous = self.beta_

@@ -251,7 +251,7 @@ def log_rmse(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[float, float]:
     --------
     >>> rmse, se = log_rmse([1.0, 1.0], [np.e, 1.0])
     >>> round(rmse, 6), round(se, 6)
-    (0.707107, 0.295876)
+    (0.707107, 0.216773)
     """
     true, pred = np.asarray(y_true, dtype=float).ravel(), np.asarray(y_pred, dtype=float).ravel()
     if true.shape != pred.shape or true.size == 0:
