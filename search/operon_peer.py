@@ -131,4 +131,4 @@ class OperonPeer:
             raise SearchError("OperonPeer is not fitted; call fit first")
         # pyoperon's Dataset rejects read-only arrays (SplitArrays freezes its rows), so hand it a copy.
         rows = np.array(X, dtype=np.float64, copy=True)
-        return np.asarray(self.model_.predict(rows), dtype=float)  # type: ignore[attr-defined]
+        return np.asarray(self.model_.predict(rows), dtype=np.float64)  # type: ignore[attr-defined]

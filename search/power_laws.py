@@ -335,8 +335,9 @@ class M4:
             (log_beta, minus_c, alpha), _ = nnls(design, np.log(ys - eps_inf))
             self.beta_, self.c_, self.alpha_ = math.exp(log_beta), -float(minus_c), float(alpha)
             fitted = log_beta + self.c_ * log_x
-            eps_inf, eps_0 = self._offsets(ys, fitted, eps_inf, eps_0, iteration, (inf_low, inf_high),
-                                           (zero_low, zero_high))
+            eps_inf, eps_0 = self._offsets(
+                ys, fitted, eps_inf, eps_0, iteration, (inf_low, inf_high), (zero_low, zero_high)
+            )
             self.n_iter_ = iteration + 1
             if iteration > GRADIENT_ITERATIONS + 1 and abs(self.beta_ - previous) < BETA_TOL:
                 break
@@ -392,7 +393,7 @@ class M4:
         if self.solver == "scan":
             grid = np.linspace(0.0, b, 10_000)
             mismatch = np.abs(grid[None, :] - f[:, None] * (b - grid[None, :]) ** self.alpha_)
-            return self.eps_inf_ + grid[np.argmin(mismatch, axis=1)]
+            return np.asarray(self.eps_inf_ + grid[np.argmin(mismatch, axis=1)], dtype=np.float64)
         # w - f (b - w)^alpha rises from -f b^alpha at 0 to b at b: one root, found by bisection (60 halvings).
         low, high = np.zeros_like(f), np.full_like(f, b)
         for _ in range(60):

@@ -163,11 +163,13 @@ def markdown_side_by_side(result: BenchComparison) -> str:
     """Render per task each method's metric (and R^2 on rnsl), the winners and the best peer; then the means."""
     methods = result.methods
     rnsl = result.metric == "log_rmse"
-    heads = [f"{m} log-RMSE" for m in methods] + [f"{m} R^2" for m in methods] if rnsl else [f"{m} R^2" for m in methods]
+    heads = [f"{m} log-RMSE" for m in methods] if rnsl else []
+    heads += [f"{m} R^2" for m in methods]
     lines = ["| task | " + " | ".join(heads) + " | best | best peer |", "|---" * (len(heads) + 3) + "|"]
     for name, task in result.tasks.items():
-        values = [_cell(task.scores[m].log_rmse) if task.scores[m].law_returned else "no law" for m in methods] if rnsl else []
-        values += [_cell(task.scores[m].r2) if task.scores[m].law_returned else "no law" for m in methods]
+        scores = [task.scores[m] for m in methods]
+        values = [_cell(s.log_rmse) if s.law_returned else "no law" for s in scores] if rnsl else []
+        values += [_cell(s.r2) if s.law_returned else "no law" for s in scores]
         lines.append(f"| {name} | " + " | ".join(values) + f" | {', '.join(task.winners)} | {task.best_peer or ''} |")
     summary = result.summary
     means = [_cell(summary[m].mean_log_rmse) for m in methods] if rnsl else []

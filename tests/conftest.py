@@ -27,7 +27,9 @@ def shared_sldbench() -> Path:
 
 
 _RNSL_CANDIDATES = tuple(
-    Path(path) for path in (os.environ.get("SLD_RNSL"), REPO / "shared" / "rnsl", REPO.parent / "shared" / "rnsl") if path
+    Path(path)
+    for path in (os.environ.get("SLD_RNSL"), REPO / "shared" / "rnsl", REPO.parent / "shared" / "rnsl")
+    if path
 )
 
 

@@ -77,7 +77,7 @@ def test_m4_keeps_its_offsets_within_the_bigbench_bounds():
 
 
 def test_m4_needs_eps_0_above_the_losses():
-    with pytest.raises(SearchError, match="eps_0=0.9 must exceed"):
+    with pytest.raises(SearchError, match=r"eps_0=0\.9 must exceed"):
         M4(eps_0=0.9).fit(X[:3], [0.95, 0.93, 0.9])
 
 

@@ -18,8 +18,9 @@ from sld.side_by_side import BenchComparison, compare_task, markdown_side_by_sid
 
 
 def _score(log_rmse=None, r2=0.5, *, returned=True):
-    return TaskScore(r2=r2, nmse=0.1, nmae=0.1, n_params=3, law="x", seconds=0.1, log_rmse=log_rmse,
-                     law_returned=returned)
+    return TaskScore(
+        r2=r2, nmse=0.1, nmae=0.1, n_params=3, law="x", seconds=0.1, log_rmse=log_rmse, law_returned=returned
+    )
 
 
 def test_wins_follow_the_paper_truncation_and_a_missing_score_counts_as_one():
@@ -44,8 +45,13 @@ def test_r2_suite_ranks_higher_first_and_the_json_reads_back():
     assert task.winners == ["human"] and task.sld_beats_best_peer is False
     undefined = compare_task({"human": _score(r2=math.nan), "sld": _score(r2=math.nan)}, "r2")
     tasks = {"t": task, "u": undefined}
-    result = BenchComparison(suite="sldbench", metric="r2", methods=["human", "sld"], tasks=tasks,
-                             summary=summarize(tasks, ["human", "sld"], "r2"))
+    result = BenchComparison(
+        suite="sldbench",
+        metric="r2",
+        methods=["human", "sld"],
+        tasks=tasks,
+        summary=summarize(tasks, ["human", "sld"], "r2"),
+    )
     again = BenchComparison.model_validate_json(result.model_dump_json())
     assert again.tasks["t"].scores["sld"].r2 == -math.inf
     assert again.result("human").mean_r2 == pytest.approx(0.91)  # the undefined R^2 is left out of the mean
@@ -57,7 +63,9 @@ def _curve_csv(folder):
     x = np.geomspace(1e6, 1e9, 12)
     for label, floor in (("A", 0.3), ("B", 0.4)):
         loss = floor + 5.0 * x**-0.25
-        rows += [("NMT", "log_perplexity", label, xi, yi, int(i < 9)) for i, (xi, yi) in enumerate(zip(x, loss))]
+        rows += [
+            ("NMT", "log_perplexity", label, xi, yi, int(i < 9)) for i, (xi, yi) in enumerate(zip(x, loss, strict=True))
+        ]
     folder.mkdir()
     pd.DataFrame(rows, columns=["Domain", "Task", "Model", "Seen Examples", "Loss", "Training"]).to_csv(
         folder / RNSL_FILE, index=False
@@ -117,6 +125,12 @@ def test_rnsl_test_rows_never_influence_any_choice(tmp_path_factory, scale):
     assert predicted is not None and predicted_again is not None
     np.testing.assert_array_equal(predicted, predicted_again)
     # The peers fit on the training rows alone: the same law whatever the test rows hold.
-    shifted = type(curve)(name=curve.name, domain=curve.domain, label=curve.label, train=curve.train,
-                          test=curve.test.assign(loss=curve.test["loss"] * scale), source=curve.source)
+    shifted = type(curve)(
+        name=curve.name,
+        domain=curve.domain,
+        label=curve.label,
+        train=curve.train,
+        test=curve.test.assign(loss=curve.test["loss"] * scale),
+        source=curve.source,
+    )
     assert score_peer_curve(shifted, "m3").law == score_peer_curve(curve, "m3").law
