@@ -230,3 +230,34 @@ def score_split(
         )
     scores = Scores.failure("; ".join(problems)) if problems else score_predictions(test.Y, predictions)
     return SplitScore(scores, predictions, fits)
+
+
+def log_rmse(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[float, float]:
+    """Return the RMSE of natural-log loss and its "standard error", the metric of Alabdulmohsin et al. 2022.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,)
+        Observed and predicted losses (> 0) on the extrapolation rows, repeats kept as published.
+
+    Returns
+    -------
+    rmse, se : float
+        ``sqrt(mean(e))`` with ``e = (log y_pred - log y_true)^2``, and
+        ``sqrt(mean(e) + std(e) / sqrt(n)) - sqrt(mean(e))`` (population std): the rise in RMSE when the mean
+        squared error grows by one standard error. Both ``nan`` when a prediction is not finite and positive.
+
+    Examples
+    --------
+    >>> rmse, se = log_rmse([1.0, 1.0], [np.e, 1.0])
+    >>> round(rmse, 6), round(se, 6)
+    (0.707107, 0.216773)
+    """
+    true, pred = np.asarray(y_true, dtype=float).ravel(), np.asarray(y_pred, dtype=float).ravel()
+    if true.shape != pred.shape or true.size == 0:
+        raise ValueError(f"need equal, non-empty shapes; got {true.shape} and {pred.shape}")
+    if not (np.all(np.isfinite(pred)) and np.all(pred > 0)):
+        return float("nan"), float("nan")
+    errors = (np.log(pred) - np.log(true)) ** 2
+    mean = float(np.mean(errors))
+    return math.sqrt(mean), math.sqrt(mean + float(np.std(errors)) / math.sqrt(errors.size)) - math.sqrt(mean)
