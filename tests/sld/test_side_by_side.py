@@ -8,12 +8,12 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sld.agent.state import AgentConfig
 from sld.benchmark import TaskScore, score_sld_split
 from sld.cli import main
 from sld.corpus import load_rnsl
 from sld.corpus.rnsl import RNSL_FILE
 from sld.rnsl_bench import curve_splits, rnsl_task, score_peer_curve
-from sld.agent.state import AgentConfig
 from sld.search.engine import EngineConfig
 from sld.search.stopping import StopPolicy
 from sld.side_by_side import BenchComparison, compare_task, markdown_side_by_side, summarize
