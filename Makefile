@@ -41,7 +41,7 @@ CI_TOLERANCE ?= 0.05
 CI_NOTES ?=
 ARTIFACTS ?= artifacts
 QUICK_JSON ?= $(ARTIFACTS)/quick.json
-QUICK_BENCH = sld bench --method sld --backend none --budget-s $(CI_BUDGET_S) --max-candidates $(CI_MAX_CANDIDATES) \
+QUICK_BENCH = sld bench --method sld --proposer offline --backend none --budget-s $(CI_BUDGET_S) --max-candidates $(CI_MAX_CANDIDATES) \
 	--seed 0 --run-dir $(ARTIFACTS)/runs \
 	--json $(QUICK_JSON) --markdown $(ARTIFACTS)/quick.md --report $(ARTIFACTS)/report $(if $(CI_TASKS),--tasks $(CI_TASKS))
 

@@ -1,8 +1,8 @@
-"""The discovery loop as a LangGraph state graph: profile, propose, evaluate, archive, reflect, finalize.
+"""The discovery loop (the only one) as a LangGraph state graph: profile, propose, evaluate, store, reflect, finalize.
 
 One pass per target::
 
-    profile -> propose -> evaluate -> archive -> reflect --(continue)--> propose
+    profile -> propose -> evaluate -> store -> reflect --(continue)--> propose
                                                          --(stop)------> finalize --(next target)--> profile
                                                                                   --(done)---------> END
 
@@ -10,13 +10,15 @@ One pass per target::
 - ``propose`` asks the proposer (offline, LLM or both) for this round's law forms, drops those already tried;
 - ``evaluate`` fits and validates them within the target's share of the time budget, appending each candidate
   to the run log as soon as it is evaluated (a killed run loses nothing evaluated);
-- ``archive`` adds the round's candidates to the state;
+- ``store`` adds the round's candidates to the state;
 - ``reflect`` sums up what failed and why (for the next prompt), counts rounds without improvement and decides
-  whether to stop (time budget, nothing left to propose, or ``patience`` rounds without improvement);
-- ``finalize`` refits the best validated candidate on all training rows.
+  whether to stop (:class:`~sld.search.stopping.StopPolicy`: time budget, candidate cap, ``patience`` rounds
+  without improvement, round cap, or nothing left to propose);
+- ``finalize`` chooses among the near-ties by their consensus beyond the data and refits the law on all training
+  rows (a fallback law with a warning when nothing validated).
 
 Nodes are plain functions of the state and a :class:`~langgraph.runtime.Runtime` whose context
-(:class:`AgentContext`) holds what cannot be checkpointed: the arrays, the evaluators, the LLM client, the run
+(:class:`AgentContext`) holds what cannot be checkpointed: the arrays, the candidate pools, the LLM client, the run
 directory and the clock.
 """
 
@@ -27,17 +29,19 @@ import math
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sld.search.candidates import Problem, candidate_from_record
-from sld.search.engine import Evaluator, SearchOutcome, deduplicate, finalize, make_folds
+from sld.search.engine import SearchOutcome, finalize, make_folds
+from sld.search.pool import CandidatePool, make_pool
 from sld.search.profile import DataProfile, profile_data
+from sld.search.proposals import deduplicate
 from sld.search.selection import Fold
 from sld.tasks import Task
 
+from .progress import Progress, RoundStatus
 from .proposers import SOURCE_LLM, LLMProposer, ProposalRequest, Proposer
 from .state import (
     USAGE_KEYS,
@@ -55,9 +59,8 @@ if TYPE_CHECKING:
     from langgraph.graph.state import CompiledStateGraph
     from langgraph.runtime import Runtime
 
-    from sld.discovery import RunDirectory
+    from .rundir import RunDirectory
 
-Progress = Callable[[str], None]
 # A round only counts as an improvement when the best objective drops by more than this share.
 _IMPROVEMENT = 1e-6
 _KEPT_NOTES = 6
@@ -82,8 +85,8 @@ class AgentContext:
         The LLM proposer, for usage accounting and the call log.
     directory : RunDirectory or None
         Where candidates (and the LLM call log) are appended.
-    progress : callable
-        Receives progress lines.
+    progress : Progress
+        Receives notes, validated candidates and a status after every round.
     deadline : float
         ``time.monotonic()`` at which the run's budget is spent.
     started : float
@@ -113,7 +116,7 @@ class AgentContext:
     stack: ExitStack = field(default_factory=ExitStack)
     _profiles: dict[str, DataProfile] = field(default_factory=dict)
     _folds: dict[str, list[Fold]] = field(default_factory=dict)
-    _evaluators: dict[str, Evaluator] = field(default_factory=dict)
+    _pools: dict[str, CandidatePool] = field(default_factory=dict)
     _target_deadlines: dict[str, float] = field(default_factory=dict)
     _logged_calls: int = 0
 
@@ -134,31 +137,30 @@ class AgentContext:
             self._folds[target] = make_folds(self.problems[target], self.config.engine.seed)
         return self._folds[target]
 
-    def evaluator(self, target: str, *, thorough: bool = False) -> Evaluator:
-        """Return a target's evaluator (a process pool with ``workers > 1``), closed with the context.
+    def pool(self, target: str, *, thorough: bool = False) -> CandidatePool:
+        """Return a target's candidate pool (:func:`~sld.search.pool.make_pool`), closed with the context.
 
-        ``thorough`` evaluators (for LLM proposals) fit with ``llm_starts_factor`` times the multi-starts.
+        ``thorough`` pools (for LLM proposals) fit with ``llm_starts_factor`` times the multi-starts.
         """
         key = f"{target}\x1f{thorough}"
-        if key not in self._evaluators:
+        if key not in self._pools:
             engine = self.config.engine
             if thorough:
                 engine = engine.model_copy(update={"n_starts": engine.n_starts * self.config.llm_starts_factor})
-            evaluator = Evaluator(self.problems[target], self.folds(target), engine)
-            self._evaluators[key] = self.stack.enter_context(evaluator)
-        return self._evaluators[key]
+            pool = make_pool(self.problems[target], self.folds(target), engine)
+            self._pools[key] = self.stack.enter_context(pool)
+        return self._pools[key]
 
     def target_deadline(self, state: AgentState) -> float:
-        """Return when the current target's share of the remaining budget is spent.
+        """Return when the current target's search must end (:meth:`~sld.search.stopping.StopPolicy.target_deadline`).
 
-        The share is fixed the first time a process asks for it: the remaining time split evenly among the
-        targets not finished yet.
+        The deadline is fixed the first time a process asks for it.
         """
         target = current_target(state)
         if target not in self._target_deadlines:
-            now = time.monotonic()
             left = len(state["targets"]) - state["target_index"]
-            self._target_deadlines[target] = now + max(0.0, self.deadline - now) / max(left, 1)
+            self._target_deadlines[target] = self.config.stop.target_deadline(
+                now=time.monotonic(), run_deadline=self.deadline, targets_left=left)
         return self._target_deadlines[target]
 
     def llm_usage(self) -> dict[str, int]:
@@ -178,7 +180,7 @@ class AgentContext:
         self._logged_calls += len(entries)
         if self.directory is None or not entries:
             return
-        with (self.directory.path / "llm_calls.jsonl").open("a") as handle:
+        with self.directory.llm_calls_path.open("a") as handle:
             for entry in entries:
                 handle.write(json.dumps({"target": target, "round": round_, **entry}) + "\n")
 
@@ -212,12 +214,12 @@ def profile_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
         "fitting_hint": "constants are fitted from starting values near 1; divide scale variables by a typical "
                         "value (e.g. N / 1e9) so fitted constants stay near unit scale",
     }
-    ctx.progress(f"{target}: {profile.n_rows} training rows, {profile.n_groups} groups, "
+    ctx.progress.note(f"{target}: {profile.n_rows} training rows, {profile.n_groups} groups, "
                  f"at most {problem.max_params} constants; proposer {ctx.config.proposer}")
     best = [c.objective for c in search_state(state, target).ranked()[:1]]
     return {"profile": record, "round": 0, "offline_round": 0, "llm_calls": 0, "pending": [], "rejected": [],
-            "fresh": [], "duplicates": 0, "best_objective": best[0] if best else None, "stale_rounds": 0, "notes": [],
-            "spent_s": ctx.spent_s()}
+            "evaluated": [], "duplicates": 0, "best_objective": best[0] if best else None, "stale_rounds": 0,
+            "notes": [], "spent_s": ctx.spent_s()}
 
 
 def propose_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -230,16 +232,20 @@ def propose_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
                               profile_record=state["profile"], notes=state["notes"],
                               llm_calls=state["llm_calls"], llm_status=state["llm_status"])  # type: ignore[arg-type]
     batch = ctx.proposer.propose(request)
-    fresh = deduplicate(batch.proposals, search, problem.variables)
-    duplicates = sum(p.source == SOURCE_LLM for p in batch.proposals) - sum(p.source == SOURCE_LLM for p in fresh)
+    unseen = deduplicate(batch.proposals, search, problem.variables)
+    duplicates = sum(p.source == SOURCE_LLM for p in batch.proposals) - sum(p.source == SOURCE_LLM for p in unseen)
     seen = search.seen_texts()
     rejected: list[Record] = []
     for candidate in batch.rejected:
         if candidate.expression not in seen:  # the same mistake twice is listed once
             seen.add(candidate.expression)
             rejected.append(candidate.as_record())
+    room = ctx.config.stop.room(len(search.candidates))
+    if room is not None:  # the candidate cap: proposals beyond it are never evaluated
+        rejected = rejected[:room]
+        unseen = unseen[:room - len(rejected)]
     update: dict[str, Any] = {
-        "pending": [proposal_record(p) for p in fresh], "rejected": rejected, "duplicates": duplicates,
+        "pending": [proposal_record(p) for p in unseen], "rejected": rejected, "duplicates": duplicates,
         "offline_round": state["offline_round"] + int(batch.used_offline_round),
         "llm_calls": state["llm_calls"] + int(batch.llm_called),
         "llm_usage": ctx.llm_usage(), "spent_s": ctx.spent_s(),
@@ -250,12 +256,13 @@ def propose_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
     if batch.llm_status is not None and batch.llm_status != state["llm_status"]:
         update["llm_status"], update["llm_note"] = batch.llm_status, batch.llm_note
         if batch.llm_status == "failing":
-            ctx.progress(f"LLM endpoint failing; continuing offline ({batch.llm_note})")
+            ctx.progress.note(f"LLM endpoint failing; continuing offline ({batch.llm_note})")
         else:
-            ctx.progress(f"LLM stopped: {batch.llm_note}")
-    n_llm = sum(p.source == SOURCE_LLM for p in fresh)
-    ctx.progress(f"{target}: round {state['round']}: {len(fresh)} new proposals ({n_llm} from the LLM), "
-                 f"{len(rejected)} rejected before fitting")
+            ctx.progress.note(f"LLM stopped: {batch.llm_note}")
+    n_llm = sum(p.source == SOURCE_LLM for p in unseen)
+    if n_llm or rejected:
+        ctx.progress.note(f"{target}: round {state['round']}: {len(unseen)} new proposals ({n_llm} from the LLM), "
+                          f"{len(rejected)} rejected before fitting")
     return update
 
 
@@ -264,22 +271,22 @@ def evaluate_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
     ctx = _context(runtime)
     target = current_target(state)
     recovered = ctx.recovered.get(target, {})
-    fresh: list[Record] = []
+    evaluated: list[Record] = []
 
     def keep(record: Record) -> None:
         if ctx.directory is not None:
             ctx.directory.append(target, candidate_from_record(record))
-        fresh.append(record)
+        evaluated.append(record)
 
     for record in state["rejected"]:
         if record["expression"] in recovered:
-            fresh.append(recovered.pop(record["expression"]))
+            evaluated.append(recovered.pop(record["expression"]))
         else:
             keep(record)
     todo = []
     for record in state["pending"]:
         if record["expression"] in recovered:
-            fresh.append(recovered.pop(record["expression"]))  # evaluated before the run was killed
+            evaluated.append(recovered.pop(record["expression"]))  # evaluated before the run was killed
         else:
             todo.append(proposal_from_record(record))
     deadline = ctx.target_deadline(state)
@@ -293,32 +300,31 @@ def evaluate_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
             if (proposal.source == SOURCE_LLM) != thorough:
                 break
             batch.append(proposal)
-        for candidate in ctx.evaluator(target, thorough=thorough).evaluate(batch, deadline):
+        for candidate in ctx.pool(target, thorough=thorough).evaluate(batch, deadline):
             keep(candidate.as_record())
         start += len(batch)
     # Anything else the killed run had evaluated for this target comes back too.
-    fresh.extend(recovered.values())
+    evaluated.extend(recovered.values())
     recovered.clear()
-    return {"fresh": fresh, "pending": [], "rejected": [], "spent_s": ctx.spent_s()}
+    return {"evaluated": evaluated, "pending": [], "rejected": [], "spent_s": ctx.spent_s()}
 
 
-def archive_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+def store_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Add the round's candidates to the state (and count them per source)."""
     ctx = _context(runtime)
     target = current_target(state)
     candidates = dict(state["candidates"])
-    candidates[target] = [*candidates.get(target, []), *state["fresh"]]
+    candidates[target] = [*candidates.get(target, []), *state["evaluated"]]
     proposals = {name: dict(counts) for name, counts in state["proposals"].items()}
     counts = Counter(proposals.get(target, {}))
-    for record in state["fresh"]:
+    for record in state["evaluated"]:
         counts[str(record["source"])] += 1
         candidate = candidate_from_record(record)
         if candidate.status == "ok":
-            ctx.progress(f"{target}: [{candidate.source}] val R^2 {candidate.validation_r2:.4f} "
-                         f"({candidate.n_params} constants) {candidate.expression[:90]}")
+            ctx.progress.candidate(target, candidate)
         elif candidate.source == SOURCE_LLM and not candidate.key:
             reason = _LAW_PREFIX.sub("", candidate.reason)
-            ctx.progress(f"{target}: [llm] rejected {candidate.expression[:60]!r}: {reason[:120]}")
+            ctx.progress.note(f"{target}: [llm] rejected {candidate.expression[:60]!r}: {reason[:120]}")
     proposals[target] = dict(sorted(counts.items()))
     return {"candidates": candidates, "proposals": proposals, "spent_s": ctx.spent_s()}
 
@@ -327,7 +333,7 @@ def reflect_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
     """Sum up the round (what failed and why), count rounds without improvement, decide whether to stop."""
     ctx = _context(runtime)
     target = current_target(state)
-    round_ = [candidate_from_record(record) for record in state["fresh"]]
+    round_ = [candidate_from_record(record) for record in state["evaluated"]]
     ok = [c for c in round_ if c.status == "ok"]
     previous = state["best_objective"]
     best_now = min((c.objective for c in ok), default=math.inf)
@@ -347,21 +353,23 @@ def reflect_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
         note += (f"; {state['duplicates']} proposed laws were already evaluated (the same law up to the names of "
                  "its constants) and were skipped")
     update: dict[str, Any] = {
-        "fresh": [], "duplicates": 0, "best_objective": best, "stale_rounds": stale, "round": state["round"] + 1,
+        "evaluated": [], "duplicates": 0, "best_objective": best, "stale_rounds": stale, "round": state["round"] + 1,
         "notes": [*state["notes"], note][-_KEPT_NOTES:], "spent_s": ctx.spent_s(),
     }
     request = ProposalRequest(problem=ctx.problems[target], search=search_state(state, target),
                               profile=ctx.profile(target), profile_record=state["profile"],
                               llm_calls=state["llm_calls"], llm_status=state["llm_status"])  # type: ignore[arg-type]
-    reason = None
-    if time.monotonic() >= ctx.target_deadline(state):
-        reason = "time budget spent"
-    elif stale >= ctx.config.patience:
-        reason = f"converged: {stale} rounds without improvement"
-    elif ctx.proposer.finished(request):
-        reason = "nothing left to propose"
+    reason = ctx.config.stop.stop_reason(
+        now=time.monotonic(), deadline=ctx.target_deadline(state), stale_rounds=stale,
+        candidates=len(state["candidates"].get(target, [])), rounds=state["round"] + 1,
+        proposer_finished=ctx.proposer.finished(request))
     if reason is not None:
         update["stopped"] = {**state["stopped"], target: reason}
+    leader = search_state(state, target).ranked()[:1]
+    ctx.progress.round_done(RoundStatus(
+        target, state["round"], spent_s=ctx.spent_s(), budget_s=ctx.config.stop.budget_s,
+        candidates=len(state["candidates"].get(target, [])), best_law=leader[0].identity if leader else None,
+        best_r2=leader[0].validation_r2 if leader else None))
     return update
 
 
@@ -374,11 +382,13 @@ def _reason_kind(reason: str) -> str:
 
 
 def finalize_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Refit the target's best validated candidate on all training rows; move on to the next target."""
+    """Choose the target's law (:func:`~sld.search.engine.finalize`) and move on to the next target."""
     ctx = _context(runtime)
     target = current_target(state)
     outcome = finalize_target(ctx, state, target)
-    ctx.progress(f"{target}: chose {outcome.best.expression} (validation R^2 {outcome.best.validation_r2:.4f}, "
+    if outcome.state.warning:  # nothing validated: the law is a fallback
+        ctx.progress.note(f"warning: {outcome.state.warning}")
+    ctx.progress.note(f"{target}: chose {outcome.best.expression} (validation R^2 {outcome.best.validation_r2:.4f}, "
                  f"{len(outcome.state.candidates)} candidates; {state['stopped'].get(target, '')})")
     return {"chosen": {**state["chosen"], target: outcome.best.expression},
             "target_index": state["target_index"] + 1, "spent_s": ctx.spent_s()}
@@ -390,7 +400,8 @@ def finalize_target(ctx: AgentContext, state: AgentState, target: str) -> Search
     Raises
     ------
     SearchError
-        When no candidate of the target passed validation.
+        When no candidate of the target could be fitted at all (when none validated, the law is a fallback and
+        ``outcome.state.warning`` says why).
     """
     if target not in ctx.outcomes:
         started = time.monotonic()
@@ -434,14 +445,14 @@ def build_graph(checkpointer: BaseCheckpointSaver[Any] | None = None) -> Compile
     graph.add_node("profile", profile_node)
     graph.add_node("propose", propose_node)
     graph.add_node("evaluate", evaluate_node)
-    graph.add_node("archive", archive_node)
+    graph.add_node("store", store_node)
     graph.add_node("reflect", reflect_node)
     graph.add_node("finalize", finalize_node)
     graph.add_edge(START, "profile")
     graph.add_edge("profile", "propose")
     graph.add_edge("propose", "evaluate")
-    graph.add_edge("evaluate", "archive")
-    graph.add_edge("archive", "reflect")
+    graph.add_edge("evaluate", "store")
+    graph.add_edge("store", "reflect")
     graph.add_conditional_edges("reflect", route_after_reflect, ["propose", "finalize"])
     graph.add_conditional_edges("finalize", route_after_finalize, ["profile", END])
     return graph.compile(checkpointer=checkpointer)

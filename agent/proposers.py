@@ -1,6 +1,6 @@
 """Who proposes law forms each round: the engine's offline proposers, an LLM, or both.
 
-- :class:`OfflineProposer` wraps :func:`sld.search.engine.offline_round` (round 0 the literature families,
+- :class:`OfflineProposer` wraps :func:`sld.search.proposals.round_proposals` (round 0 the literature families,
   round 1 symbolic regression, then evolution of the archive's elites).
 - :class:`LLMProposer` asks an OpenAI-compatible model (through :class:`~sld.agent.llm.LLMClient`) with a prompt
   carrying the task, the data profile, the constant budget, the best candidates with their validation scores and
@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sld.search.candidates import Candidate, Problem
-from sld.search.engine import EngineConfig, SearchState, offline_round
-from sld.search.families import Proposal
+from sld.search.engine import EngineConfig, SearchState
 from sld.search.profile import DataProfile
+from sld.search.proposals import Proposal, round_proposals
 
 from .errors import LLMBudgetExhausted, LLMResponseError, LLMUnavailable
 from .prompts import build_messages
@@ -155,7 +155,7 @@ class OfflineProposer:
         """Return the proposals of the offline schedule's current round (none once it is over)."""
         if self.finished(request):
             return ProposalBatch()
-        proposals = offline_round(request.problem, request.search, self.config, request.profile)
+        proposals = round_proposals(request.problem, request.search, self.config, request.profile)
         return ProposalBatch(proposals=proposals, used_offline_round=True)
 
     def finished(self, request: ProposalRequest) -> bool:

@@ -1,4 +1,4 @@
-"""Run the discovery graph on a task: the agent's counterpart of :func:`sld.discovery.discover_task`.
+"""Run the discovery graph (the one discovery loop) on a task: what ``sld discover`` and ``sld bench`` call.
 
 A run directory keeps the resolved config, every candidate (``candidates.jsonl``, append-only), every LLM call
 with its tokens (``llm_calls.jsonl``), the LangGraph checkpoints (``checkpoints.sqlite``) and the result. A run
@@ -8,83 +8,49 @@ checkpoint are read back from ``candidates.jsonl`` rather than evaluated again.
 Example
 -------
 ``sld discover --task parallel_scaling_law --proposer llm --llm-model M --run-dir runs/par``, then after a crash
-``sld discover --task parallel_scaling_law --proposer llm --llm-model M --run-dir runs/par --resume``.
+``sld discover --task parallel_scaling_law --proposer llm --llm-model M --run-dir runs/par --resume``. In Python,
+a tiny search of one target:
+
+>>> import numpy as np
+>>> from sld.search import SplitArrays
+>>> from sld.search.engine import EngineConfig
+>>> from sld.search.stopping import StopPolicy
+>>> from sld.tasks import generic_task
+>>> N = np.geomspace(1e6, 1e9, 12)
+>>> train = SplitArrays(N[:, None], (2 + 30 * N**-0.2)[:, None], np.full(12, "g"))
+>>> task = generic_task(name="toy", features=["N"], targets=["loss"], max_params=3)
+>>> config = AgentConfig(engine=EngineConfig(backend="none", n_starts=2), stop=StopPolicy(max_candidates=12))
+>>> discovery = run_agent(task, train, None, config)
+>>> discovery.validation_r2 > 0.99, discovery.candidates_evaluated() <= 12
+(True, True)
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sld.discovery import Progress, RunDirectory, TaskDiscovery, data_record, predict_task
 from sld.search import SplitArrays, score_predictions
+from sld.search.proposals import check_backend
 from sld.tasks import Task
 from sld.tasks.problems import task_problems
 
+from .discovery import Discovery, predict_task
 from .errors import AgentError
 from .graph import AgentContext, build_graph, finalize_target
-from .proposers import SOURCE_LLM, LLMProposer, make_proposer
-from .state import USAGE_KEYS, AgentConfig, AgentState, Record, initial_state
+from .progress import LineProgress, Progress
+from .proposers import LLMProposer, make_proposer
+from .rundir import RunConfig, RunDirectory, data_record
+from .state import AgentConfig, AgentState, Record, initial_state
 
 if TYPE_CHECKING:
     from .llm import LLMClient
 
 # Rounds per target are bounded by the proposers and the budget; this only stops a runaway loop.
 _RECURSION_LIMIT = 100_000
-
-
-@dataclass
-class AgentDiscovery(TaskDiscovery):
-    """A :class:`~sld.discovery.TaskDiscovery` with the agent's account: proposers, LLM usage, why each target stopped.
-
-    ``proposals()`` splits proposals into ``offline`` and ``llm``; ``proposals_by_source()`` keeps every source.
-    """
-
-    proposer: str = "offline"
-    llm_model: str | None = None
-    llm_status: str = "unused"
-    llm_note: str = ""
-    llm_usage: dict[str, int] = field(default_factory=dict)
-    stopped: dict[str, str] = field(default_factory=dict)
-
-    def proposals_by_source(self) -> dict[str, int]:
-        """Return proposals per source (``family``, ``operon``, ``evolution``, ``llm``...) over all targets."""
-        return super().proposals()
-
-    def proposals(self) -> dict[str, int]:
-        """Return ``{"offline": n, "llm": m}`` over all targets."""
-        by_source = self.proposals_by_source()
-        llm = by_source.get(SOURCE_LLM, 0)
-        return {"offline": sum(by_source.values()) - llm, "llm": llm}
-
-    def llm_share(self) -> float:
-        """Return the LLM's share of the evaluated proposals (0 when none)."""
-        split = self.proposals()
-        total = split["offline"] + split["llm"]
-        return split["llm"] / total if total else 0.0
-
-    def llm_summary(self) -> dict[str, object]:
-        """Return the ``llm`` block of the summary: model, calls, tokens, failures, status, share."""
-        usage = {key: int(self.llm_usage.get(key, 0)) for key in USAGE_KEYS}
-        return {
-            "model": self.llm_model, "status": self.llm_status, "note": self.llm_note,
-            "calls": usage["calls"], "cached_calls": usage["cached_calls"],
-            "tokens": {"prompt": usage["prompt_tokens"], "completion": usage["completion_tokens"],
-                       "total": usage["prompt_tokens"] + usage["completion_tokens"]},
-            "failures": usage["failures"], "share_of_proposals": round(self.llm_share(), 4),
-        }
-
-    def summary(self) -> dict[str, object]:
-        """Return the ``--json`` summary: the engine's keys, ``proposals`` split offline/llm, and the agent's."""
-        summary = super().summary()
-        summary.update(proposals_by_source=self.proposals_by_source(), proposer=self.proposer,
-                       llm=self.llm_summary(), stopped=dict(self.stopped))
-        return summary
 
 
 def thread_id(task: Task, config: AgentConfig) -> str:
@@ -102,9 +68,9 @@ def run_agent(
     run_dir: Path | None = None,
     resume: bool = False,
     llm: LLMClient | None = None,
-    progress: Progress = lambda message: None,
+    progress: Progress | Callable[[str], None] | None = None,
     data_paths: Mapping[str, str | None] | None = None,
-) -> AgentDiscovery:
+) -> Discovery:
     """Search every target of a task with the discovery graph; score the chosen laws on the test rows.
 
     Parameters
@@ -126,15 +92,16 @@ def run_agent(
         run is refused.
     llm : LLMClient, optional
         The LLM endpoint (with its budget and replay cache); needed by the ``llm`` and ``hybrid`` proposers.
-    progress : callable
-        Receives progress lines (the CLI prints them on stderr).
+    progress : Progress or callable, optional
+        Receives notes, validated candidates and round statuses (a callable gets each as one line); the CLI's
+        comes from :func:`~sld.agent.progress.make_progress`.
     data_paths : mapping, optional
         Files the rows came from (``{"train": path, "test": path}``), recorded in ``config.json`` for
         ``sld report``.
 
     Returns
     -------
-    AgentDiscovery
+    Discovery
 
     Raises
     ------
@@ -142,13 +109,18 @@ def run_agent(
         When the proposer needs an LLM and none is given, or the run directory does not fit the request.
     SearchError
         When no law of some target passed validation.
+    BackendUnavailable
+        When the symbolic-regression backend cannot run (checked before any round).
     """
     started = time.monotonic()
+    report = progress if isinstance(progress, Progress) else (
+        Progress() if progress is None else LineProgress(progress))
     if config.proposer != "offline" and llm is None:
         raise AgentError(f"--proposer {config.proposer} needs an LLM endpoint: set OPENAI_BASE_URL (and "
                          "OPENAI_API_KEY), or pass --llm-cache with --offline-replay, or use --proposer offline.")
     if resume and run_dir is None:
         raise AgentError("--resume needs --run-dir: the folder of the run to continue.")
+    check_backend(config.engine)  # a missing backend fails now, not after round 0 has run
     problems = {problem.target: problem for problem in task_problems(task, train, max_params=max_params)}
     directory = RunDirectory(run_dir) if run_dir is not None else None
     with ExitStack() as stack:
@@ -157,14 +129,14 @@ def run_agent(
             from langgraph.checkpoint.sqlite import SqliteSaver
 
             checkpointer = stack.enter_context(
-                SqliteSaver.from_conn_string(str(directory.path / "checkpoints.sqlite")))
+                SqliteSaver.from_conn_string(str(directory.checkpoints_path)))
         graph = build_graph(checkpointer)
         # Each checkpoint is written before the next node starts, so a kill loses at most the running node.
         durability: dict[str, Any] = {"durability": "sync"} if checkpointer is not None else {}
         thread: Any = {"configurable": {"thread_id": thread_id(task, config)}, "recursion_limit": _RECURSION_LIMIT}
         snapshot = graph.get_state(thread) if checkpointer is not None else None
         saved = cast("AgentState", snapshot.values) if snapshot is not None and snapshot.values else None
-        on_disk = _disk_records(directory)
+        on_disk = directory.candidates_by_target() if directory is not None else {}
         if directory is not None:
             _check_run_directory(directory, task, resume=resume, has_run=saved is not None or bool(on_disk))
         usage_before = dict(saved["llm_usage"]) if saved is not None else {}
@@ -181,31 +153,31 @@ def run_agent(
         ctx = AgentContext(
             task=task, problems=problems, config=config, proposer=make_proposer(config.proposer, config.engine,
                                                                                   llm_proposer),
-            llm=llm_proposer, directory=directory, progress=progress,
-            deadline=started + max(0.0, config.engine.budget_s - spent_before), started=started,
+            llm=llm_proposer, directory=directory, progress=report,
+            deadline=started + max(0.0, config.stop.budget_s - spent_before), started=started,
             spent_before=spent_before, usage_before=usage_before,
             recovered=_missing(on_disk, saved),
         )
         stack.enter_context(ctx.stack)
         if saved is None:
-            if directory is not None and not (resume and (directory.path / "config.json").exists()):
-                directory.write_config({
-                    "task": task.model_dump(), "engine": config.engine.model_dump(),
-                    "agent": config.model_dump(exclude={"engine"}), "max_params": max_params,
-                    "data": data_record(train, test, data_paths), "thread_id": thread_id(task, config),
-                    "llm_model": None if llm is None else llm.config.model,
-                })
+            if directory is not None and not (resume and directory.config_path.exists()):
+                directory.write_config(RunConfig(
+                    task=task.model_dump(), engine=config.engine.model_dump(), stop=config.stop.model_dump(),
+                    agent=config.model_dump(exclude={"engine", "stop"}), max_params=max_params,
+                    data=data_record(train, test, data_paths), thread_id=thread_id(task, config),
+                    llm_model=None if llm is None else llm.config.model,
+                ))
             final = cast("AgentState", graph.invoke(initial_state(list(problems), llm=llm_proposer is not None),
                                                     thread, context=ctx, **durability))
         else:
             recovered = sum(len(records) for records in ctx.recovered.values())
-            progress(f"resuming: {sum(len(c) for c in saved['candidates'].values())} candidates in the last "
+            report.note(f"resuming: {sum(len(c) for c in saved['candidates'].values())} candidates in the last "
                      f"checkpoint, {recovered} more from candidates.jsonl, {spent_before:.1f} s spent")
             if snapshot is not None and snapshot.next:
                 graph.invoke(None, thread, context=ctx, **durability)
             final = cast("AgentState", graph.get_state(thread).values)
         outcomes = [finalize_target(ctx, final, target) for target in final["targets"]]
-        discovery = AgentDiscovery(
+        discovery = Discovery(
             task=task, outcomes=outcomes, test_scores=None, seconds=0.0, proposer=config.proposer,
             llm_model=None if llm is None else llm.config.model, llm_status=final["llm_status"],
             llm_note=final["llm_note"], llm_usage=ctx.llm_usage(), stopped=dict(final["stopped"]),
@@ -220,21 +192,6 @@ def run_agent(
 
 def _generic_description(task: Task) -> str:
     return f"Predict {', '.join(task.targets)} from {', '.join(task.features)}."
-
-
-def _disk_records(directory: RunDirectory | None) -> dict[str, list[Record]]:
-    """Return the run log's candidate records per target (lines cut by a kill are skipped)."""
-    records: dict[str, list[Record]] = {}
-    if directory is None or not directory.candidates_path.exists():
-        return records
-    for line in directory.candidates_path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and "expression" in record and "target" in record:
-            records.setdefault(str(record.pop("target")), []).append(record)
-    return records
 
 
 def _missing(on_disk: dict[str, list[Record]], saved: AgentState | None) -> dict[str, dict[str, Record]]:
@@ -252,11 +209,11 @@ def _check_run_directory(directory: RunDirectory, task: Task, *, resume: bool, h
     if has_run and not resume:
         raise AgentError(f"Run directory {directory.path} already holds a run; pass --resume to continue it, "
                          "or choose an empty --run-dir.")
-    config_path = directory.path / "config.json"
-    if resume and config_path.exists():
+    earlier = None
+    if resume and directory.config_path.exists():
         try:
-            earlier = json.loads(config_path.read_text()).get("task", {}).get("name")
-        except (json.JSONDecodeError, AttributeError):
+            earlier = directory.read_config().task.get("name")
+        except AgentError:
             earlier = None
         if earlier is not None and earlier != task.name:
             raise AgentError(f"Run directory {directory.path} holds a run of task '{earlier}', not "

@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sld.search.candidates import candidate_from_record
 from sld.search.engine import EngineConfig, SearchState
-from sld.search.families import Proposal
+from sld.search.proposals import Proposal
+from sld.search.stopping import StopPolicy
 
 ProposerKind = Literal["offline", "llm", "hybrid"]
 Record = dict[str, Any]
@@ -34,11 +35,11 @@ class AgentConfig(BaseModel):
     Attributes
     ----------
     engine : EngineConfig
-        Budget (shared by the targets), workers, seed, symbolic-regression backend, evolution schedule.
+        Workers, seed, symbolic-regression backend, evolution schedule.
+    stop : StopPolicy
+        When each target's search stops: budget (split across targets), refit reserve, patience, candidate cap.
     proposer : {"offline", "llm", "hybrid"}
         Who proposes law forms: the engine's offline proposers (families, backend, evolution), the LLM, or both.
-    patience : int
-        A target stops after this many rounds in a row without a better validation objective.
     llm_rounds : int
         Most LLM requests per target (the run's ``--max-llm-calls`` and ``--max-tokens`` bound them too).
     laws_per_call : int
@@ -53,17 +54,12 @@ class AgentConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    stop: StopPolicy = Field(default_factory=StopPolicy)
     proposer: ProposerKind = "offline"
-    patience: int = Field(default=3, ge=1)
     llm_rounds: int = Field(default=6, ge=0)
     laws_per_call: int = Field(default=8, ge=1)
     failures_before_offline: int = Field(default=3, ge=1)
     llm_starts_factor: int = Field(default=2, ge=1)
-
-    @property
-    def offline_rounds(self) -> int:
-        """Offline rounds per target: families, the backend, then the evolution rounds (as ``run_search``)."""
-        return 2 + self.engine.evolution_rounds
 
 
 class AgentState(TypedDict):
@@ -88,8 +84,8 @@ class AgentState(TypedDict):
         Proposals of the current round awaiting evaluation (:func:`proposal_record`).
     rejected : list of dict
         Candidate records the proposers rejected themselves this round (unsafe or malformed LLM laws).
-    fresh : list of dict
-        Candidate records evaluated this round, before they are archived.
+    evaluated : list of dict
+        Candidate records evaluated this round, before ``store`` adds them to ``candidates``.
     duplicates : int
         LLM proposals of this round skipped as already evaluated (reported to the LLM).
     candidates : dict
@@ -125,7 +121,7 @@ class AgentState(TypedDict):
     profile: dict[str, Any]
     pending: list[Record]
     rejected: list[Record]
-    fresh: list[Record]
+    evaluated: list[Record]
     duplicates: int
     candidates: dict[str, list[Record]]
     proposals: dict[str, dict[str, int]]
@@ -147,7 +143,7 @@ def initial_state(targets: Sequence[str], *, llm: bool = False) -> AgentState:
     """Return the state a new run starts from (``llm``: whether the run asks an LLM)."""
     return AgentState(
         targets=list(targets), target_index=0, round=0, offline_round=0, llm_calls=0, profile={}, pending=[],
-        rejected=[], fresh=[], duplicates=0, candidates={target: [] for target in targets},
+        rejected=[], evaluated=[], duplicates=0, candidates={target: [] for target in targets},
         proposals={target: {} for target in targets}, best_objective=None, stale_rounds=0, notes=[], chosen={},
         stopped={}, llm_status="active" if llm else "unused", llm_note="", llm_usage=dict.fromkeys(USAGE_KEYS, 0),
         spent_s=0.0,

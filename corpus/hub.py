@@ -1,143 +1,96 @@
-"""Download SLDBench's parquet files from the Hugging Face hub into the local cache.
+"""Download SLDBench's parquet files from the Hugging Face hub into the local cache, through ``huggingface_hub``.
 
-The dataset ``pkuHaowei/sldbench`` has one config per task with splits ``train`` and ``test``; the hub
-serves its parquet conversion at::
+The dataset ``pkuHaowei/sldbench`` has one config per task with splits ``train`` and ``test``; the hub serves its
+parquet conversion at the revision ``refs/convert/parquet``, one file per split::
 
     {HF_ENDPOINT}/datasets/pkuHaowei/sldbench/resolve/refs%2Fconvert%2Fparquet/<config>/<split>/0000.parquet
 
-When that file is missing, the datasets server's listing names the files::
+``huggingface_hub.hf_hub_download`` fetches each file (``repo_type="dataset"``, the revision pinned by
+``HubClient(revision=...)``) with the library's own retries and cache (``HF_HOME`` / ``HF_HUB_CACHE``), and reads
+``HF_ENDPOINT``, ``HF_TOKEN`` and ``HF_HUB_OFFLINE`` the way every other user of the hub configures them. The
+files are then copied into sld's own cache folder, all splits or none. For example::
 
-    https://datasets-server.huggingface.co/parquet?dataset=pkuHaowei/sldbench&config=<config>
-
-Environment: ``HF_ENDPOINT`` (a mirror of the hub), ``HF_TOKEN`` (sent as a bearer token),
-``HF_HUB_OFFLINE=1`` (never download; fail at once). Files are written to a temporary name and renamed, so a
-cache never holds half a file.
+    HF_ENDPOINT=http://127.0.0.1:8080 sld corpus show moe_scaling_law
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import httpx
-
 from .errors import HubError
 
 DATASET = "pkuHaowei/sldbench"
-HUB_URL = "https://huggingface.co"
-DATASETS_SERVER_URL = "https://datasets-server.huggingface.co"
-PARQUET_REVISION = "refs%2Fconvert%2Fparquet"  # refs/convert/parquet, quoted as the hub expects it in a path
+# The hub's parquet conversion of the dataset. A commit hash of that ref pins it exactly; the commit a download
+# resolved to is recorded in ``HubClient.source`` so that a run names the data it saw.
+REVISION = "refs/convert/parquet"
 SPLITS = ("train", "test")
 
 _FIX = "Pass --corpus PATH or set SLD_CORPUS to a local copy of the dataset"
 _PARQUET_MAGIC = b"PAR1"
-_TRUE = {"1", "true", "yes", "on"}
+# The library's cache keeps each file under snapshots/<commit hash>/<path in the repository>.
+_SNAPSHOT = re.compile(r"[\\/]snapshots[\\/]([0-9a-f]{40})[\\/]")
 
 
 class HubClient:
-    """Fetch parquet files of one Hugging Face dataset over HTTP.
+    """Fetch the parquet files of one Hugging Face dataset with ``huggingface_hub``.
 
     Parameters
     ----------
-    base_url : str, optional
-        The hub; default ``$HF_ENDPOINT``, else ``https://huggingface.co``.
-    server_url : str, optional
-        The datasets server, asked for the file list only when the conventional file is missing; default
-        ``https://datasets-server.huggingface.co`` when ``base_url`` is the default hub, else ``base_url``
-        (a mirror is expected to serve ``/parquet`` itself, or not be asked).
+    endpoint : str, optional
+        The hub or a mirror of it; default the library's (``$HF_ENDPOINT``, else ``https://huggingface.co``).
     dataset : str, default "pkuHaowei/sldbench"
         The dataset's repository id.
+    revision : str, default "refs/convert/parquet"
+        Branch, ref or commit hash to download from.
     token : str, optional
-        Bearer token; default ``$HF_TOKEN``.
-    offline : bool, optional
-        Refuse every download; default from ``$HF_HUB_OFFLINE`` (1, true, yes, on).
-    transport : httpx.BaseTransport, optional
-        For tests: ``httpx.MockTransport`` or any transport; default httpx's network transport.
-    timeout_s : float, default 30.0
-        Connect and read timeout of each request.
+        Access token; default the library's (``$HF_TOKEN``, then a saved login).
+    cache_dir : str or Path, optional
+        The library's download cache; default its own (``$HF_HUB_CACHE``, under ``$HF_HOME``).
 
     Examples
     --------
-    >>> client = HubClient(base_url="http://mirror.test")
-    >>> client.file_url("moe_scaling_law", "train").removeprefix(client.base_url)
-    '/datasets/pkuHaowei/sldbench/resolve/refs%2Fconvert%2Fparquet/moe_scaling_law/train/0000.parquet'
+    >>> HubClient(endpoint="http://mirror.test").filename("moe_scaling_law", "train")
+    'moe_scaling_law/train/0000.parquet'
 
     """
 
     def __init__(
         self,
         *,
-        base_url: str | None = None,
-        server_url: str | None = None,
+        endpoint: str | None = None,
         dataset: str = DATASET,
+        revision: str = REVISION,
         token: str | None = None,
-        offline: bool | None = None,
-        transport: httpx.BaseTransport | None = None,
-        timeout_s: float = 30.0,
+        cache_dir: str | Path | None = None,
     ) -> None:
-        self.base_url = (base_url or os.environ.get("HF_ENDPOINT") or HUB_URL).rstrip("/")
-        default_server = DATASETS_SERVER_URL if self.base_url == HUB_URL else self.base_url
-        self.server_url = (server_url or default_server).rstrip("/")
+        self.endpoint = endpoint.rstrip("/") if endpoint else None
         self.dataset = dataset
-        if offline is None:
-            offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
-        self.offline = offline
-        self._token = token if token is not None else os.environ.get("HF_TOKEN") or None
-        self._transport = transport
-        self._timeout_s = timeout_s
+        self.revision = revision
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self._token = token
+        self._commits: dict[str, str] = {}
 
     def __repr__(self) -> str:
-        return f"HubClient(base_url={self.base_url!r}, dataset={self.dataset!r}, offline={self.offline})"
+        where = self.endpoint or "$HF_ENDPOINT"
+        return f"HubClient(endpoint={where!r}, dataset={self.dataset!r}, revision={self.revision!r})"
 
     def source(self, config: str) -> str:
-        """Return the provenance label of a config, ``hub:<dataset>/<config>``."""
-        return f"hub:{self.dataset}/{config}"
+        """Return the provenance label of a config: ``hub:<dataset>/<config>``, with ``@<commit>`` once known."""
+        commit = self._commits.get(config)
+        return f"hub:{self.dataset}/{config}" + (f"@{commit}" if commit else "")
 
-    def file_url(self, config: str, split: str) -> str:
-        """Return the URL of the first parquet file of a config's split on the hub."""
-        repo = f"{self.base_url}/datasets/{self.dataset}"
-        return f"{repo}/resolve/{PARQUET_REVISION}/{config}/{split}/0000.parquet"
-
-    def parquet_urls(self, config: str) -> dict[str, list[str]]:
-        """Ask the datasets server which parquet files hold a config.
-
-        Parameters
-        ----------
-        config : str
-            The config (an SLDBench task name).
-
-        Returns
-        -------
-        dict of str to list of str
-            Split name to its parquet URLs, in shard order.
-
-        Raises
-        ------
-        HubError
-            Offline mode, a network failure, an HTTP error, or a reply that is not the expected JSON.
-
-        """
-        self._check_online(config)
-        url = f"{self.server_url}/parquet"
-        with self._client() as client:
-            response = self._get(client, url, config, params={"dataset": self.dataset, "config": config})
-        try:
-            files = response.json()["parquet_files"]
-            urls: dict[str, list[str]] = {}
-            for entry in sorted(files, key=lambda item: str(item.get("filename", item["url"]))):
-                if entry.get("config", config) == config:
-                    urls.setdefault(str(entry["split"]), []).append(str(entry["url"]))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise HubError(
-                f"{url} did not answer with a parquet file list for {self.dataset} config {config!r}. {_FIX}."
-            ) from exc
-        return urls
+    def filename(self, config: str, split: str) -> str:
+        """Return the path of a config's split inside the dataset repository at ``revision``."""
+        return f"{config}/{split}/0000.parquet"
 
     def download(self, config: str, dest: Path, *, splits: Sequence[str] = SPLITS) -> dict[str, Path]:
-        """Download a config's splits to ``dest/<split>.parquet``, each written atomically.
+        """Download a config's splits to ``dest/<split>.parquet``, all of them or none.
 
         Parameters
         ----------
@@ -156,121 +109,88 @@ class HubClient:
         Raises
         ------
         HubError
-            Offline mode, a network failure, an HTTP error, a missing split, or a reply that is not parquet.
-            Nothing is written to ``dest`` unless every split arrived.
+            Offline mode with nothing cached, a network failure, an HTTP error, a missing split, or a reply that
+            is not parquet. Nothing is written to ``dest`` unless every split arrived.
 
         """
-        self._check_online(config)
         dest.mkdir(parents=True, exist_ok=True)
         written: dict[str, Path] = {}
-        # Every split goes to a temporary file first; all are renamed into place only when all arrived, so the
-        # cache never holds a task with one split missing.
-        with self._client() as client, ExitStack() as renames:
-            listing: dict[str, list[str]] | None = None
+        # Every split is copied to a temporary file first; all are renamed into place only when all arrived, so
+        # sld's cache never holds a task with one split missing.
+        with ExitStack() as renames:
             for split in splits:
+                cached, where = self._fetch(config, split)
+                _check_parquet(cached, where)
                 target = dest / f"{split}.parquet"
                 tmp = renames.enter_context(_atomic(target))
-                url = self.file_url(config, split)
-                if self._fetch(client, url, tmp, config, missing_ok=True):
-                    _check_parquet(tmp, url)
-                else:
-                    if listing is None:
-                        listing = self.parquet_urls(config)
-                    urls = listing.get(split)
-                    if not urls:
-                        raise HubError(
-                            f"{self.dataset} has no split {split!r} for config {config!r} at {self.base_url} "
-                            f"(splits listed: {', '.join(sorted(listing)) or 'none'}). {_FIX}."
-                        )
-                    self._fetch_shards(client, urls, tmp, config)
+                shutil.copyfile(cached, tmp)
                 written[split] = target
         return written
 
-    def _check_online(self, config: str) -> None:
-        if self.offline:
-            raise HubError(
-                f"HF_HUB_OFFLINE is set, so SLDBench task {config!r} is not downloaded from {self.base_url}. "
-                f"{_FIX}, or unset HF_HUB_OFFLINE."
-            )
-
-    @contextmanager
-    def _client(self) -> Iterator[httpx.Client]:
-        headers = {"User-Agent": "sld (scaling-law discovery)"}
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        # follow_redirects: the hub answers with a redirect to its file store; httpx drops the token on a
-        # redirect to another host.
-        with httpx.Client(
-            headers=headers, transport=self._transport, timeout=self._timeout_s, follow_redirects=True
-        ) as client:
-            yield client
-
-    def _get(
-        self, client: httpx.Client, url: str, config: str, *, params: dict[str, str] | None = None
-    ) -> httpx.Response:
-        try:
-            response = client.get(url, params=params)
-        except httpx.HTTPError as exc:
-            raise HubError(
-                f"cannot reach {url} for SLDBench task {config!r} ({_reason(exc)}). {_FIX}."
-            ) from exc
-        _raise_for_status(response, config)
-        return response
-
-    def _fetch(
-        self, client: httpx.Client, url: str, tmp: Path, config: str, *, missing_ok: bool = False
-    ) -> bool:
-        """Stream ``url`` into ``tmp``; return False on 404 when ``missing_ok``."""
-        try:
-            with client.stream("GET", url) as response:
-                if missing_ok and response.status_code == 404:
-                    return False
-                _raise_for_status(response, config)
-                with tmp.open("wb") as handle:
-                    for chunk in response.iter_bytes():
-                        handle.write(chunk)
-        except httpx.HTTPError as exc:
-            raise HubError(
-                f"cannot download {url} for SLDBench task {config!r} ({_reason(exc)}). {_FIX}."
-            ) from exc
-        return True
-
-    def _fetch_shards(self, client: httpx.Client, urls: Sequence[str], tmp: Path, config: str) -> None:
-        """Download each shard and write them, concatenated, as one parquet file."""
-        import pyarrow as pa  # only sharded splits need it; pandas imports it lazily too
-        import pyarrow.parquet as pq
-
-        tables = []
-        for index, url in enumerate(urls):
-            shard = tmp.with_name(f"{tmp.name}.{index}")
-            try:
-                self._fetch(client, url, shard, config)
-                _check_parquet(shard, url)
-                tables.append(pq.read_table(shard))
-            finally:
-                shard.unlink(missing_ok=True)
-        pq.write_table(pa.concat_tables(tables), tmp)
-
-
-def _raise_for_status(response: httpx.Response, config: str) -> None:
-    if response.is_success:
-        return
-    url = str(response.request.url)
-    status = response.status_code
-    if status in (401, 403):
-        raise HubError(
-            f"{url} refused access (HTTP {status}) for SLDBench task {config!r}. Set HF_TOKEN to a "
-            f"Hugging Face token that can read the dataset, or pass --corpus PATH or set SLD_CORPUS to a "
-            f"local copy of it."
+    def _fetch(self, config: str, split: str) -> tuple[Path, str]:
+        """Return the library's cached copy of one split's file (downloaded when needed) and where it is from."""
+        # Imported here: `import sld` stays light, and the library reads the HF_* variables when first imported.
+        from huggingface_hub import constants, hf_hub_download
+        from huggingface_hub.errors import (
+            EntryNotFoundError,
+            GatedRepoError,
+            HfHubHTTPError,
+            LocalEntryNotFoundError,
+            OfflineModeIsEnabled,
+            RepositoryNotFoundError,
+            RevisionNotFoundError,
         )
-    raise HubError(f"{url} answered HTTP {status} for SLDBench task {config!r}. {_FIX}.")
+
+        where = f"{self.endpoint or constants.ENDPOINT} {self.dataset}/{self.filename(config, split)}@{self.revision}"
+        refused = (
+            f"{where} refused access ({{reason}}) for SLDBench task {config!r}. Set HF_TOKEN to a Hugging Face token "
+            f"that can read the dataset, or pass --corpus PATH or set SLD_CORPUS to a local copy of it."
+        )
+        try:
+            path = Path(
+                hf_hub_download(
+                    self.dataset,
+                    self.filename(config, split),
+                    repo_type="dataset",
+                    revision=self.revision,
+                    endpoint=self.endpoint,
+                    token=self._token,
+                    cache_dir=self.cache_dir,
+                )
+            )
+        # The order matters: LocalEntryNotFoundError is an EntryNotFoundError, and all but it are HfHubHTTPErrors.
+        except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:
+            # Raised offline (HF_HUB_OFFLINE), or when the hub could not be reached, with nothing cached.
+            offline = " (HF_HUB_OFFLINE is set)" if constants.HF_HUB_OFFLINE else ""
+            raise HubError(
+                f"cannot download {where} for SLDBench task {config!r}{offline}, and it is not in the Hugging Face "
+                f"cache ({_reason(exc)}). {_FIX}, or unset HF_HUB_OFFLINE and check the network and HF_ENDPOINT."
+            ) from exc
+        except (GatedRepoError, RepositoryNotFoundError) as exc:
+            # The hub answers 401 for a private or gated repository and for one that does not exist.
+            raise HubError(refused.format(reason=_reason(exc))) from exc
+        except RevisionNotFoundError as exc:
+            raise HubError(f"{where}: no revision {self.revision!r} ({_reason(exc)}). {_FIX}.") from exc
+        except EntryNotFoundError as exc:
+            raise HubError(f"{where}: {self.dataset} has no split {split!r} for config {config!r}. {_FIX}.") from exc
+        except HfHubHTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else None
+            if status in (401, 403):
+                raise HubError(refused.format(reason=f"HTTP {status}")) from exc
+            raise HubError(f"cannot download {where} for SLDBench task {config!r} ({_reason(exc)}). {_FIX}.") from exc
+        commit = _SNAPSHOT.search(str(path))
+        if commit:
+            self._commits[config] = commit.group(1)
+        return path, where
 
 
-def _reason(exc: httpx.HTTPError) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+def _reason(exc: Exception) -> str:
+    """Return the exception's type and the first line of its message (the library's messages run to several)."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-def _check_parquet(path: Path, url: str) -> None:
+def _check_parquet(path: Path, where: str) -> None:
     """Refuse a reply that is not a parquet file (an HTML error page, a truncated body)."""
     size = path.stat().st_size
     with path.open("rb") as handle:
@@ -278,7 +198,7 @@ def _check_parquet(path: Path, url: str) -> None:
         handle.seek(max(size - 4, 0))
         tail = handle.read(4)
     if size < 12 or head != _PARQUET_MAGIC or tail != _PARQUET_MAGIC:
-        raise HubError(f"{url} did not return a parquet file ({size} bytes). {_FIX}.")
+        raise HubError(f"{where} did not return a parquet file ({size} bytes). {_FIX}.")
 
 
 @contextmanager

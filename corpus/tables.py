@@ -95,6 +95,9 @@ def load_table(
     group: str | None = None,
     positive: Sequence[str] = (),
     min_rows: int = 1,
+    max_params: int | None = None,
+    training: bool = False,
+    allow_nonpositive: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Read a CSV or parquet table of experiments and return its validated law columns.
 
@@ -112,6 +115,8 @@ def load_table(
         Features or targets that must be > 0.
     min_rows : int, default 1
         Fewest rows allowed (per group when ``group`` is given).
+    max_params, training, allow_nonpositive
+        The up-front checks of rows a search will fit, as in ``validate_frame``.
 
     Returns
     -------
@@ -141,4 +146,7 @@ def load_table(
         group=group,
         positive=positive,
         min_rows=min_rows,
+        max_params=max_params,
+        training=training,
+        allow_nonpositive=allow_nonpositive,
     )

@@ -10,11 +10,10 @@ Examples
 from sld.search.errors import ExpressionError, SearchError
 from sld.search.expressions import ConstantSpec, Law, parse_law
 from sld.search.fitting import FitConfig, FitResult, GroupedFit, fit_law, fit_law_grouped
-from sld.search.scoring import Evaluation, Scores, SplitArrays, clip_r2, evaluate_split, score_predictions
+from sld.search.scoring import Scores, SplitArrays, SplitScore, clip_r2, score_predictions, score_split
 
 __all__ = [
     "ConstantSpec",
-    "Evaluation",
     "ExpressionError",
     "FitConfig",
     "FitResult",
@@ -23,10 +22,11 @@ __all__ = [
     "Scores",
     "SearchError",
     "SplitArrays",
+    "SplitScore",
     "clip_r2",
-    "evaluate_split",
     "fit_law",
     "fit_law_grouped",
     "parse_law",
     "score_predictions",
+    "score_split",
 ]

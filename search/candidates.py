@@ -15,13 +15,13 @@ from numpy.typing import NDArray
 
 from sld.search.errors import ExpressionError
 from sld.search.expressions import ConstantSpec, Law, parse_law
-from sld.search.families import Proposal
 from sld.search.fitting import FitConfig, GroupedFit
 from sld.search.plausibility import nesting_reason
+from sld.search.proposals import Proposal
 from sld.search.scoring import score_predictions
 from sld.search.selection import Fold, ProbeRegion, check_extrapolation, validate_law
 from sld.search.shared_fits import effective_params, shared_identity
-from sld.search.warm_fits import fit_groups_warm
+from sld.search.warm_fits import fit_groups_warm, fit_row_sets
 
 FloatArray = NDArray[np.float64]
 StrArray = NDArray[np.str_]
@@ -224,14 +224,22 @@ def evaluate_proposal(
     if nested is not None:
         candidate.reason = nested
         return _finished(candidate, started), None
-    # Validate first (folds from small to large, each warm-starting the next), then fit all training rows
-    # warm-started from the largest fold: fewer starts for the same optimum, and hopeless forms stop early.
-    validation = validate_law(law, problem.X, problem.y, problem.groups, folds, config=config, shared=shared)
+    # Batched: every fold's training rows and all training rows in one solve. Scipy (the reference): validate first
+    # (folds from small to large, each warm-starting the next), then fit all training rows warm-started from the
+    # largest fold, so that hopeless forms stop early.
+    batched = None
+    if config.solver == "batched":
+        row_sets = [fold.train for fold in folds] + [np.arange(problem.y.size)]
+        batched = fit_row_sets(law, problem.X, problem.y, problem.groups, row_sets, config=config, shared=shared)
+    validation = validate_law(
+        law, problem.X, problem.y, problem.groups, folds, config=config, shared=shared,
+        fits=None if batched is None else batched[:-1],
+    )
     if validation.failed:
         candidate.status = "rejected" if validation.message.startswith("hopeless") else "failed"
         candidate.reason = f"validation: {validation.message}"
         return _finished(candidate, started), None
-    fit = fit_groups_warm(
+    fit = batched[-1] if batched is not None else fit_groups_warm(
         law, problem.X, problem.y, problem.groups, config=config, initial=validation.warm, shared=shared
     )
     scores = score_predictions(problem.y, fit.predict(law, problem.X, problem.groups))

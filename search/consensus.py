@@ -37,29 +37,6 @@ MAX_NEAR_TIES = 8
 CONSENSUS_TOLERANCE = 0.02
 
 
-def fold_standard_error(candidate: Candidate) -> float:
-    """Return the standard error of a candidate's mean validation error over its folds (0 with one fold)."""
-    errors = np.array([1.0 - r2 for r2 in candidate.fold_r2])
-    if errors.size < 2:
-        return 0.0
-    return float(errors.std(ddof=1) / np.sqrt(errors.size))
-
-
-def near_ties(ranked: Sequence[Candidate], tolerance: float) -> list[Candidate]:
-    """Return the candidates the validation folds cannot separate from the best (``ranked`` best first).
-
-    Near-ties are within ``tolerance`` (relative) of the best objective, or within one standard error of its fold
-    errors (Breiman's one-standard-error rule: with few folds, an edge smaller than the folds' own spread is
-    noise, and the more candidates a search tries, the more such lucky edges it finds).
-    """
-    if not ranked:
-        return []
-    best = ranked[0]
-    threshold = best.objective * (1.0 + tolerance)
-    error_threshold = best.validation_nmse + fold_standard_error(best)
-    return [c for c in ranked if c.objective <= threshold or c.validation_nmse <= error_threshold]
-
-
 def probe_predictions(law: Law, fit: GroupedFit, X: FloatArray, groups: StrArray, region: ProbeRegion) -> FloatArray:
     """Return predictions at the training rows moved along all axis columns together by each probe factor.
 

@@ -6,16 +6,18 @@ Jacobian with respect to the constants (forward-mode differentiation), which the
 ``(n_vars, n)``, and ``theta``, the constant vector of shape ``(n_params,)``.
 
 Inside the trees a value is either a numpy scalar (subtrees of constants and numbers only, evaluated once per
-call rather than per row) or an ``(n,)`` array. A gradient is ``None`` (independent of the constants), a
-``(p,)`` array for scalar values, or an ``(n, p)`` array. Callers must run the trees under
-``np.errstate(all="ignore")``: overflow and invalid operations give ``inf``/``nan`` rather than errors.
+call rather than per row) or an ``(n,)`` array. A gradient is ``None`` (independent of the constants) or a sparse
+dict from constant index to the derivative (scalar or ``(n,)``): most nodes depend on one or two of a law's
+constants, so a dense ``(n, p)`` gradient per node would multiply mostly zeros (it dominated the batched fits).
+Callers must run the trees under ``np.errstate(all="ignore")``: overflow and invalid operations give
+``inf``/``nan`` rather than errors.
 """
 
 from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -55,13 +57,23 @@ class CompiledLaw:
 
     def values_and_jacobian(self, cols: Array, theta: Array) -> tuple[Array, Array]:
         """Return the ``(n,)`` predictions and their ``(n, n_params)`` Jacobian with respect to ``theta``."""
+        value, gradients = self.values_and_gradients(cols, theta, range(self.n_params))
+        return value, gradients.T
+
+    def values_and_gradients(self, cols: Array, theta: Array, indices: Iterable[int]) -> tuple[Array, Array]:
+        """Return the ``(n,)`` predictions and their ``(k, n)`` derivatives by the constants ``indices`` (k of them).
+
+        The transposed layout keeps each derivative contiguous, which the batched fitter's products want.
+        """
         n = cols.shape[1]
         value, grad = self.dual_fn(cols, theta)
-        if grad is None:
-            jac = np.zeros((n, self.n_params))
-        else:
-            jac = np.array(np.broadcast_to(grad, (n, self.n_params)), dtype=np.float64)
-        return _as_rows(value, n), jac
+        grad = grad or {}
+        positions = list(indices)
+        out = np.zeros((len(positions), n))
+        for row, index in enumerate(positions):
+            if index in grad:
+                out[row] = grad[index]
+        return _as_rows(value, n), out
 
 
 def _as_rows(value: Value, n: int) -> Array:
@@ -82,8 +94,7 @@ def compile_law(expr: sympy.Expr, variables: tuple[str, ...], constants: tuple[s
     """
     slots: dict[str, tuple[bool, int]] = {name: (True, i) for i, name in enumerate(variables)}
     slots.update({name: (False, j) for j, name in enumerate(constants)})
-    eye = np.eye(len(constants))
-    return CompiledLaw(_value(expr, slots), _dual(expr, slots, eye), len(constants))
+    return CompiledLaw(_value(expr, slots), _dual(expr, slots), len(constants))
 
 
 def _leaf(expr: sympy.Basic, slots: dict[str, tuple[bool, int]]) -> tuple[str, Any] | None:
@@ -165,9 +176,7 @@ def _scale(grad: Grad, factor: Value) -> Grad:
     """Multiply a gradient by a per-row (or scalar) factor: ``d(u) * f``."""
     if grad is None:
         return None
-    if np.ndim(factor) == 0:
-        return grad * factor
-    return grad * factor[:, None]
+    return {index: derivative * factor for index, derivative in grad.items()}
 
 
 def _add(left: Grad, right: Grad) -> Grad:
@@ -175,20 +184,23 @@ def _add(left: Grad, right: Grad) -> Grad:
         return right
     if right is None:
         return left
-    return left + right
+    out = dict(left)
+    for index, derivative in right.items():
+        out[index] = out[index] + derivative if index in out else derivative
+    return out
 
 
-def _dual(expr: sympy.Basic, slots: dict[str, tuple[bool, int]], eye: Array) -> DualFn:
+def _dual(expr: sympy.Basic, slots: dict[str, tuple[bool, int]]) -> DualFn:
     leaf = _leaf(expr, slots)
     if leaf is not None:
         kind, payload = leaf
         if kind == "var":
             return lambda c, t: (c[payload], None)
         if kind == "const":
-            unit = eye[payload]
+            unit = {payload: np.float64(1.0)}
             return lambda c, t: (t[payload], unit)
         return lambda c, t: (payload, None)
-    args = [_dual(arg, slots, eye) for arg in expr.args]
+    args = [_dual(arg, slots) for arg in expr.args]
     if isinstance(expr, sympy.Add):
 
         def add(c: Array, t: Array) -> tuple[Value, Grad]:
@@ -265,9 +277,11 @@ def _dual_extremum(args: list[DualFn], is_min: bool) -> DualFn:
             value, g = f(c, t)
             keep = out <= value if is_min else out >= value
             if grad is not None or g is not None:
-                if np.ndim(keep) > 0:
-                    keep = keep[:, None]
-                grad = np.where(keep, 0.0 if grad is None else grad, 0.0 if g is None else g)
+                left, right = grad or {}, g or {}
+                grad = {
+                    index: np.where(keep, left.get(index, 0.0), right.get(index, 0.0))
+                    for index in sorted(set(left) | set(right))
+                }
             out = pick(out, value)
         return out, grad
 

@@ -18,9 +18,9 @@ import numpy as np
 from sld.search.candidates import Candidate, Problem, law_from_proposal
 from sld.search.errors import ExpressionError
 from sld.search.expressions import Law
-from sld.search.families import Proposal
 from sld.search.fitting import FitConfig, GroupedFit
 from sld.search.plausibility import description_length, nesting_reason
+from sld.search.proposals import Proposal
 from sld.search.scoring import score_predictions
 from sld.search.selection import Fold, check_extrapolation
 from sld.search.shared_fits import effective_params

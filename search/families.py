@@ -23,42 +23,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 
 from sld.search.profile import DataProfile, VariableProfile
-
-Bound = tuple[float, float, float]  # (lower, upper, initial value)
+from sld.search.proposals import Bound, Proposal
 
 _EXPONENT: Bound = (-1.0, 4.0, 0.3)
 _FREE: Bound = (float("-inf"), float("inf"), 1.0)
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """A law form to fit: expression text, where it came from, and constant bounds.
-
-    Attributes
-    ----------
-    expression : str
-        Law over the variable names; other identifiers are constants.
-    source : str
-        Generator name (``family``, ``evolution``, ``operon``, ``llm``...).
-    family : str
-        Human-readable family name.
-    bounds : dict
-        ``{constant: (lower, upper, init)}`` for constants that need bounds; others are free.
-    rationale : str
-        Why this form (for reports and LLM feedback).
-    shared : tuple of str
-        Constants fitted once for all groups instead of once per group (sorted names).
-    """
-
-    expression: str
-    source: str = "family"
-    family: str = ""
-    bounds: dict[str, Bound] = field(default_factory=dict)
-    rationale: str = ""
-    shared: tuple[str, ...] = ()
 
 
 class _Namer:

@@ -1,7 +1,9 @@
 """Fit a law's constants to data: multi-start bounded nonlinear least squares.
 
-Each start runs ``scipy.optimize.least_squares`` (trust-region reflective, exact Jacobian from the compiled
-law); the start with the lowest objective wins. Numerical trouble (overflow, ``nan`` predictions, a start
+Every start of every fit in one call is solved together by the batched Levenberg-Marquardt of
+`sld.search.batched_fits` (exact Jacobians from the compiled law); ``FitConfig(solver="scipy")`` runs each start
+through ``scipy.optimize.least_squares`` (trust-region reflective) instead, the reference the batched solver is
+tested against. The start with the lowest objective wins. Numerical trouble (overflow, ``nan`` predictions, a start
 outside the law's domain) costs that start, never an exception: a fit where no start gives finite
 predictions is ``FitResult(success=False, message=...)``.
 """
@@ -9,6 +11,7 @@ predictions is ``FitResult(success=False, message=...)``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -16,6 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
+from sld.search.batched_fits import REASONS, BatchSolution, solve_batch
 from sld.search.evaluate import CompiledLaw
 from sld.search.expressions import ConstantSpec, Law
 
@@ -45,6 +49,9 @@ class FitConfig(BaseModel):
         Function evaluations per start.
     seed : int, default 0
         Seed of the start sampler; equal seeds give equal fits.
+    solver : {"batched", "scipy"}, default "batched"
+        ``batched`` solves all starts (and, in `fit_law_grouped` and `fit_groups_warm`, all groups) at once with
+        `sld.search.batched_fits.solve_batch`; ``scipy`` runs one ``least_squares`` call per start (the reference).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -55,6 +62,7 @@ class FitConfig(BaseModel):
     log_residuals: bool = False
     max_nfev: int = Field(default=400, ge=1)
     seed: int = 0
+    solver: Literal["batched", "scipy"] = "batched"
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,6 +134,9 @@ def fit_law(
     ([3.0, 0.5], True)
     """
     X_arr, y_arr = _check_data(law, X, y)
+    if config.solver == "batched":
+        starts = start_points(law.constants, config.n_starts, config.seed, initial_params)
+        return fit_datasets(law, [(X_arr, y_arr)], [starts], config=config)[0]
     specs = law.constants
     lower = np.array([c.lower for c in specs])
     upper = np.array([c.upper for c in specs])
@@ -139,7 +150,7 @@ def fit_law(
     if use_log and not np.all(y_arr > 0):
         notes.append("log residuals need every y > 0; fitted linear residuals")
         use_log = False
-    starts = _starts(specs, config.n_starts, config.seed, initial_params)
+    starts = start_points(specs, config.n_starts, config.seed, initial_params)
     problem = _Problem(law.compiled, np.ascontiguousarray(X_arr.T), y_arr, use_log, free, lower)
     best_cost, best_theta, best_message, n_ok = math.inf, None, "", 0
     with np.errstate(all="ignore"):
@@ -160,6 +171,121 @@ def fit_law(
         mse = problem.mse(best_theta)
     summary = f"best of {n_ok} finite starts (of {len(starts)}): {best_message}"
     return FitResult(best_theta, True, "; ".join([summary, *notes]), mse, n_ok)
+
+
+def fit_datasets(
+    law: Law,
+    datasets: Sequence[tuple[Array, Array]],
+    starts: Sequence[Sequence[Array]],
+    *,
+    config: FitConfig,
+) -> list[FitResult]:
+    """Fit ``law`` to several datasets at once, every start of every dataset in one batched solve.
+
+    Parameters
+    ----------
+    law : Law
+        The law.
+    datasets : sequence of (X, y)
+        Rows of each fit, shapes (n_i, n_vars) and (n_i,), already checked (`_check_data`).
+    starts : sequence of sequences of ndarray
+        The starts of each dataset, each of shape (n_params,) and within the bounds (`_starts`).
+    config : FitConfig
+        Loss, residual space and evaluation budget (``max_nfev`` bounds each start's iterations).
+
+    Returns
+    -------
+    list of FitResult
+        One per dataset, the best of its starts, as `fit_law` returns it.
+    """
+    specs = law.constants
+    lower = np.array([c.lower for c in specs], dtype=np.float64)
+    upper = np.array([c.upper for c in specs], dtype=np.float64)
+    n_free = int(np.sum(lower < upper))
+    notes: list[list[str]] = []
+    use_log: list[bool] = []
+    for _, y_rows in datasets:
+        note = []
+        if 0 < len(y_rows) < n_free:
+            note.append(f"fewer rows ({len(y_rows)}) than free constants ({n_free}): underdetermined")
+        log_here = config.log_residuals
+        if log_here and not np.all(y_rows > 0):
+            note.append("log residuals need every y > 0; fitted linear residuals")
+            log_here = False
+        notes.append(note)
+        use_log.append(log_here)
+    # One problem per (dataset, start); datasets without rows cannot be fitted and get no problem.
+    owner = [i for i, (_, y_rows) in enumerate(datasets) if len(y_rows) for _ in starts[i]]
+    results: list[FitResult | None] = [None] * len(datasets)
+    if owner:
+        solution = _solve_padded(law, datasets, starts, owner, use_log, lower, upper, config)
+        owner_arr = np.asarray(owner)
+        for i, (X_rows, y_rows) in enumerate(datasets):
+            if not len(y_rows):
+                continue
+            mine = np.flatnonzero(owner_arr == i)
+            cost = solution.cost[mine]
+            finite = np.isfinite(cost)
+            if not finite.any():
+                message = "; ".join([f"no start of {mine.size} gave finite predictions", *notes[i]])
+                results[i] = FitResult(None, False, message, math.inf, 0)
+                continue
+            # Several starts may fit exactly (an underdetermined fold); like the scipy path, which stops at the
+            # first exact fit, take the earliest (the init or warm start) rather than the one that rounds lowest.
+            target = np.log(y_rows) if use_log[i] else y_rows
+            exact = np.flatnonzero(2 * cost / len(y_rows) <= _NEAR_ZERO * np.var(target))
+            best = mine[int(exact[0])] if exact.size else mine[int(np.argmin(np.where(finite, cost, np.inf)))]
+            theta = solution.theta[best]
+            with np.errstate(all="ignore"):
+                mse = float(np.mean((law.compiled.values(np.ascontiguousarray(X_rows.T), theta) - y_rows) ** 2))
+            summary = (
+                f"best of {int(finite.sum())} finite starts (of {mine.size}): "
+                f"{REASONS[int(solution.reason[best])]} after {int(solution.iterations[best])} batched LM iterations"
+            )
+            results[i] = FitResult(theta, True, "; ".join([summary, *notes[i]]), mse, int(finite.sum()))
+    return [result or FitResult(None, False, "no rows to fit", math.inf, 0) for result in results]
+
+
+def _solve_padded(
+    law: Law,
+    datasets: Sequence[tuple[Array, Array]],
+    starts: Sequence[Sequence[Array]],
+    owner: list[int],
+    use_log: list[bool],
+    lower: Array,
+    upper: Array,
+    config: FitConfig,
+) -> BatchSolution:
+    """Lay every problem's rows side by side, padded to the largest dataset with copies of its first row."""
+    m = max(len(y_rows) for _, y_rows in datasets)
+    n_vars = len(law.variables)
+    padded_X = np.empty((len(datasets), m, n_vars))
+    padded_y = np.ones((len(datasets), m))
+    padded_mask = np.zeros((len(datasets), m), dtype=bool)
+    for i, (X_rows, y_rows) in enumerate(datasets):
+        n = len(y_rows)
+        if n:
+            padded_X[i, :n], padded_X[i, n:] = X_rows, X_rows[0]
+            padded_y[i, :n], padded_y[i, n:] = y_rows, y_rows[0]
+            padded_mask[i, :n] = True
+    owner_arr = np.asarray(owner)
+    start_index = np.concatenate([np.arange(len(starts[i])) for i in sorted(set(owner))])
+    theta0 = np.stack([starts[i][k] for i, k in zip(owner, start_index, strict=True)])
+    cols = np.ascontiguousarray(padded_X[owner_arr].reshape(-1, n_vars).T)
+    return solve_batch(
+        law.compiled,
+        cols,
+        padded_y[owner_arr],
+        padded_mask[owner_arr],
+        theta0,
+        lower=lower,
+        upper=upper,
+        log_residuals=np.asarray(use_log)[owner_arr],
+        loss=config.loss,
+        f_scale=config.f_scale,
+        max_iterations=config.max_nfev,
+        fit_of=owner_arr,
+    )
 
 
 def _check_data(law: Law, X: ArrayLike, y: ArrayLike) -> tuple[Array, Array]:
@@ -210,7 +336,9 @@ def _sample(spec: ConstantSpec, u: Array, coin: Array) -> Array:
     return np.where(coin < 0.7, sign, -sign) * scale * magnitude
 
 
-def _starts(specs: tuple[ConstantSpec, ...], n_starts: int, seed: int, initial_params: ArrayLike | None) -> list[Array]:
+def start_points(
+    specs: tuple[ConstantSpec, ...], n_starts: int, seed: int, initial_params: ArrayLike | None
+) -> list[Array]:
     """Return the starts: ``initial_params`` (or the inits), then a Latin hypercube; all within bounds."""
     lower = np.array([c.lower for c in specs])
     upper = np.array([c.upper for c in specs])
@@ -335,13 +463,17 @@ class GroupedFit:
         """
         X_arr = np.asarray(X, dtype=np.float64)
         group_arr = _group_names(groups, len(X_arr))
-        out = np.full(len(X_arr), np.nan)
-        for name in np.unique(group_arr):
-            fit = self.fits.get(str(name))
+        names, row_group = np.unique(group_arr, return_inverse=True)
+        params = [self.fits.get(str(name)) for name in names]
+        known = np.array([fit is not None and fit.params is not None for fit in params], dtype=bool)
+        # One compiled call for all rows, each with its group's constants (the evaluator takes per-row constants).
+        table = np.ones((len(names), law.n_params))
+        for index, fit in enumerate(params):
             if fit is not None and fit.params is not None:
-                rows = group_arr == name
-                out[rows] = law.predict(X_arr[rows], fit.params)
-        return out
+                table[index] = fit.params
+        with np.errstate(all="ignore"):
+            out = law.compiled.values(np.ascontiguousarray(X_arr.T), np.ascontiguousarray(table[row_group].T))
+        return np.where(known[row_group], out, np.nan)
 
 
 def _group_names(groups: ArrayLike, n: int) -> NDArray[np.str_]:
@@ -389,6 +521,12 @@ def fit_law_grouped(
     """
     X_arr, y_arr = _check_data(law, X, y)
     group_arr = _group_names(groups, len(y_arr))
+    names = [str(name) for name in np.unique(group_arr)]
+    if config.solver == "batched":
+        datasets = [(X_arr[group_arr == name], y_arr[group_arr == name]) for name in names]
+        starts = start_points(law.constants, config.n_starts, config.seed, initial_params)
+        results = fit_datasets(law, datasets, [starts] * len(names), config=config)
+        return GroupedFit(dict(zip(names, results, strict=True)))
     fits = {}
     for name in np.unique(group_arr):
         rows = group_arr == name

@@ -148,8 +148,8 @@ class SplitArrays:
 
 
 @dataclass(frozen=True, eq=False)
-class Evaluation:
-    """The outcome of `evaluate_split`.
+class SplitScore:
+    """The outcome of `score_split`.
 
     Attributes
     ----------
@@ -166,13 +166,13 @@ class Evaluation:
     fits: list[GroupedFit]
 
 
-def evaluate_split(
+def score_split(
     laws: Sequence[Law],
     train: SplitArrays,
     test: SplitArrays,
     *,
     config: FitConfig = FitConfig(),  # noqa: B008 -- frozen, so a shared default is safe
-) -> Evaluation:
+) -> SplitScore:
     """Fit each target's law per group on ``train`` and score its predictions of ``test``.
 
     Only train rows reach the fitter, and only for groups that appear in ``test``.
@@ -188,7 +188,7 @@ def evaluate_split(
 
     Returns
     -------
-    Evaluation
+    SplitScore
         Failed scores (``r2 = -inf``) name the missing group or failed fit.
 
     Raises
@@ -203,7 +203,7 @@ def evaluate_split(
     >>> x = np.arange(1.0, 9.0)[:, None]
     >>> train = SplitArrays(x[:6], 2.0 * x[:6, 0] + 1.0, np.zeros(6))
     >>> test = SplitArrays(x[6:], 2.0 * x[6:, 0] + 1.0, np.zeros(2))
-    >>> round(evaluate_split([parse_law("a*x + b", ["x"])], train, test).scores.r2, 6)
+    >>> round(score_split([parse_law("a*x + b", ["x"])], train, test).scores.r2, 6)
     1.0
     """
     k = train.Y.shape[1]
@@ -229,4 +229,35 @@ def evaluate_split(
             f"target {j} group {name}: {fit.message}" for name, fit in grouped.fits.items() if not fit.success
         )
     scores = Scores.failure("; ".join(problems)) if problems else score_predictions(test.Y, predictions)
-    return Evaluation(scores, predictions, fits)
+    return SplitScore(scores, predictions, fits)
+
+
+def log_rmse(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[float, float]:
+    """Return the RMSE of natural-log loss and its "standard error", the metric of Alabdulmohsin et al. 2022.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,)
+        Observed and predicted losses (> 0) on the extrapolation rows, repeats kept as published.
+
+    Returns
+    -------
+    rmse, se : float
+        ``sqrt(mean(e))`` with ``e = (log y_pred - log y_true)^2``, and
+        ``sqrt(mean(e) + std(e) / sqrt(n)) - sqrt(mean(e))`` (population std): the rise in RMSE when the mean
+        squared error grows by one standard error. Both ``nan`` when a prediction is not finite and positive.
+
+    Examples
+    --------
+    >>> rmse, se = log_rmse([1.0, 1.0], [np.e, 1.0])
+    >>> round(rmse, 6), round(se, 6)
+    (0.707107, 0.216773)
+    """
+    true, pred = np.asarray(y_true, dtype=float).ravel(), np.asarray(y_pred, dtype=float).ravel()
+    if true.shape != pred.shape or true.size == 0:
+        raise ValueError(f"need equal, non-empty shapes; got {true.shape} and {pred.shape}")
+    if not (np.all(np.isfinite(pred)) and np.all(pred > 0)):
+        return float("nan"), float("nan")
+    errors = (np.log(pred) - np.log(true)) ** 2
+    mean = float(np.mean(errors))
+    return math.sqrt(mean), math.sqrt(mean + float(np.std(errors)) / math.sqrt(errors.size)) - math.sqrt(mean)

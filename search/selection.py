@@ -15,9 +15,9 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +26,9 @@ from sld.search.expressions import Law
 from sld.search.fitting import FitConfig, GroupedFit
 from sld.search.scoring import score_predictions
 from sld.search.warm_fits import fit_groups_warm, group_params
+
+if TYPE_CHECKING:
+    from sld.search.candidates import Candidate
 
 IntArray = NDArray[np.intp]
 FloatArray = NDArray[np.float64]
@@ -148,6 +151,8 @@ class Validation:
         jumps on one fold extrapolates erratically).
     fold_r2 : tuple of float
         Per fold.
+    fold_nmse, fold_nmae : tuple of float
+        Per fold, the official NMSE and NMAE (reports show their means).
     failed : bool
         Whether a fold's fit or prediction failed.
     message : str
@@ -159,6 +164,8 @@ class Validation:
     r2: float
     nmse: float
     fold_r2: tuple[float, ...] = ()
+    fold_nmse: tuple[float, ...] = ()
+    fold_nmae: tuple[float, ...] = ()
     failed: bool = False
     message: str = ""
     warm: dict[str, FloatArray] | None = field(default=None, repr=False)
@@ -174,6 +181,7 @@ def validate_law(
     config: FitConfig,
     hopeless_r2: float = -10.0,
     shared: frozenset[str] = frozenset(),
+    fits: Sequence[GroupedFit] | None = None,
 ) -> Validation:
     """Fit ``law`` on each fold's train rows, per group, and score it on the fold's validation rows.
 
@@ -191,6 +199,9 @@ def validate_law(
         A fold validating below this stops the validation early (the candidate is hopeless).
     shared : frozenset of str
         Constants fitted once for all groups.
+    fits : sequence of GroupedFit, optional
+        Each fold's fit on its training rows, in the order of ``folds``, when already made in one batch
+        (`sld.search.warm_fits.fit_row_sets`); otherwise the folds are fitted here.
 
     Returns
     -------
@@ -198,12 +209,14 @@ def validate_law(
     """
     fold_r2: list[float] = []
     fold_nmse: list[float] = []
+    fold_nmae: list[float] = []
     warm: dict[str, FloatArray] | None = None
     # Smallest training part first: each fold warm-starts the next, larger one.
-    for fold in sorted(folds, key=lambda f: f.train.size):
+    for index in sorted(range(len(folds)), key=lambda i: folds[i].train.size):
+        fold = folds[index]
         if fold.validate.size < 3 or np.ptp(y[fold.validate]) == 0:
             continue  # R^2 is undefined on fewer than 3 rows or a constant target: the fold cannot rank laws
-        fit = fit_groups_warm(
+        fit = fits[index] if fits is not None else fit_groups_warm(
             law, X[fold.train], y[fold.train], groups[fold.train], config=config, initial=warm, shared=shared
         )
         warm = group_params(fit) or None
@@ -217,10 +230,12 @@ def validate_law(
             )
         fold_r2.append(float(scores.r2))
         fold_nmse.append(float(scores.nmse))
+        fold_nmae.append(float(scores.nmae))
     if not fold_r2:
         return Validation(r2=-np.inf, nmse=np.inf, failed=True, message="no validation fold")
     pessimistic = 0.5 * (float(np.mean(fold_nmse)) + float(np.max(fold_nmse)))
-    return Validation(r2=float(np.mean(fold_r2)), nmse=pessimistic, fold_r2=tuple(fold_r2), warm=warm)
+    return Validation(r2=float(np.mean(fold_r2)), nmse=pessimistic, fold_r2=tuple(fold_r2),
+                      fold_nmse=tuple(fold_nmse), fold_nmae=tuple(fold_nmae), warm=warm)
 
 
 @dataclass(frozen=True)
@@ -385,3 +400,47 @@ def _interior_minimum_share(law: Law, fit: GroupedFit, X: FloatArray, groups: St
         return 0.0
     lowest = np.argmin(stacked, axis=0)
     return float(np.mean((lowest > 0) & (lowest < grid.size - 1)))
+
+
+def ranked(candidates: Iterable[Candidate]) -> list[Candidate]:
+    """Return the validated candidates, best first (objective, then fewer constants, then text)."""
+    ok = [c for c in candidates if c.status == "ok"]
+    return sorted(ok, key=lambda c: (c.objective, c.n_params, c.expression))
+
+
+def fold_standard_error(candidate: Candidate) -> float:
+    """Return the standard error of a candidate's mean validation error over its folds (0 with one fold)."""
+    errors = np.array([1.0 - r2 for r2 in candidate.fold_r2])
+    if errors.size < 2:
+        return 0.0
+    return float(errors.std(ddof=1) / np.sqrt(errors.size))
+
+
+def near_ties(ranked: Sequence[Candidate], tolerance: float) -> list[Candidate]:
+    """Return the candidates the validation folds cannot separate from the best (``ranked`` best first).
+
+    Near-ties are within ``tolerance`` (relative) of the best objective, or within one standard error of its fold
+    errors (Breiman's one-standard-error rule: with few folds, an edge smaller than the folds' own spread is
+    noise, and the more candidates a search tries, the more such lucky edges it finds).
+    """
+    if not ranked:
+        return []
+    best = ranked[0]
+    threshold = best.objective * (1.0 + tolerance)
+    error_threshold = best.validation_nmse + fold_standard_error(best)
+    return [c for c in ranked if c.objective <= threshold or c.validation_nmse <= error_threshold]
+
+
+def preferred(candidates: Iterable[Candidate], tolerance: float) -> list[Candidate]:
+    """Return the validated candidates in the order the final choice tries them: the choice rule.
+
+    Near-ties (:func:`near_ties`) come first: among them a literature family wins over a generated form, then the
+    objective decides (a published form carries knowledge of how laws behave beyond the data that a few folds
+    cannot check); :func:`sld.search.engine.finalize` then chooses among them by their consensus beyond the data
+    (:func:`sld.search.consensus.consensus_choice`).
+    """
+    order = ranked(candidates)
+    near = near_ties(order, tolerance)
+    tied = {id(c) for c in near}
+    near.sort(key=lambda c: (c.source != "family", c.objective, c.n_params, c.expression))
+    return near + [c for c in order if id(c) not in tied]

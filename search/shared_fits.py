@@ -146,6 +146,7 @@ def fit_shared(
     shared: frozenset[str],
     config: FitConfig,
     initial: Mapping[str, FloatArray] | None = None,
+    independent: GroupedFit | None = None,
 ) -> GroupedFit:
     """Fit the constants in ``shared`` once for every group and the others per group.
 
@@ -161,6 +162,8 @@ def fit_shared(
         ``max_nfev`` bounds each start; ``n_starts`` sets how many groups' constants are tried as starts.
     initial : mapping of str to ndarray, optional
         Warm starts of the independent per-group fits that the joint fit starts from.
+    independent : GroupedFit, optional
+        Those per-group fits when already made (e.g. in one batch with other folds); ``initial`` is then unused.
 
     Returns
     -------
@@ -176,7 +179,8 @@ def fit_shared(
     shared = frozenset(shared) & set(law.constant_names)
     # Independent per-group fits first: the joint fit starts from them, and they are the answer when nothing
     # can be shared.
-    independent = fit_groups_warm(law, X, y, groups, config=config, initial=initial)
+    if independent is None:
+        independent = fit_groups_warm(law, X, y, groups, config=config, initial=initial)
     params = group_params(independent)
     n_groups = len(np.unique(groups))
     if not shared or n_groups < 2 or len(params) < n_groups:

@@ -8,15 +8,20 @@ is validated on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
 from sld.search.expressions import Law
-from sld.search.fitting import FitConfig, FitResult, GroupedFit, fit_law
+from sld.search.fitting import FitConfig, FitResult, GroupedFit, fit_datasets, fit_law, start_points
 
 FloatArray = NDArray[np.float64]
+
+# Up to this many rows (summed over subsets and starts), every subset of `fit_row_sets` from every start is one batch:
+# Python overhead per iteration dominates there (many small groups, e.g. sft). Beyond, the arithmetic dominates and
+# warm-starting the larger subsets from the smallest saves more (few large groups, e.g. vocab, lr_bsz).
+ONE_BATCH_ROWS = 20_000
 
 
 def fit_groups_warm(
@@ -54,6 +59,8 @@ def fit_groups_warm(
         from sld.search.shared_fits import fit_shared  # it builds on the per-group fits below
 
         return fit_shared(law, X, y, groups, shared=shared, config=config, initial=initial)
+    if config.solver == "batched":
+        return _fit_groups_batched(law, X, y, groups, config=config, initial=initial)
     names, counts = np.unique(groups, return_counts=True)
     # Largest groups first: their constants are the best determined, and warm-start the others.
     ordered = [str(name) for name in names[np.argsort(-counts, kind="stable")]]
@@ -70,6 +77,134 @@ def fit_groups_warm(
         if fit.params is not None:
             fitted.append(fit.params)
     return GroupedFit({name: fits[name] for name in sorted(fits)})
+
+
+def _fit_groups_batched(
+    law: Law,
+    X: FloatArray,
+    y: FloatArray,
+    groups: NDArray[np.str_],
+    *,
+    config: FitConfig,
+    initial: Mapping[str, FloatArray] | None,
+) -> GroupedFit:
+    """Fit every group in one batched solve (`fit_row_sets` with one row set)."""
+    return _fit_row_sets_batched(law, X, y, groups, [np.arange(y.size)], config=config, initial=[initial])[0]
+
+
+def _fit_row_sets_batched(
+    law: Law,
+    X: FloatArray,
+    y: FloatArray,
+    groups: NDArray[np.str_],
+    row_sets: Sequence[NDArray[np.intp]],
+    *,
+    config: FitConfig,
+    initial: Sequence[Mapping[str, FloatArray] | None],
+) -> list[GroupedFit]:
+    """Fit every group of every row set in one batched solve: warm-started groups get a third of the starts.
+
+    The scipy path warm-starts a group from the groups fitted before it, which orders the fits; in one batch a
+    group without a warm start instead gets the full ``n_starts``, which costs little once starts are batched.
+    """
+    few = max(2, config.n_starts // 3)
+    # The sampled starts depend on the seed only, so every group shares them; a warm start replaces the first.
+    full = start_points(law.constants, config.n_starts, config.seed, None)
+    lower = np.array([c.lower for c in law.constants])
+    upper = np.array([c.upper for c in law.constants])
+    datasets, starts, keys = [], [], []
+    for index, (rows, warm_starts) in enumerate(zip(row_sets, initial, strict=True)):
+        set_groups = groups[rows]
+        for name in np.unique(set_groups):
+            in_group = rows[set_groups == name]
+            datasets.append((X[in_group], y[in_group]))
+            warm = None if warm_starts is None else warm_starts.get(str(name))
+            starts.append(full if warm is None else [np.clip(warm, lower, upper), *full[1:few]])
+            keys.append((index, str(name)))
+    fits: list[dict[str, FitResult]] = [{} for _ in row_sets]
+    for (index, name), fit in zip(keys, fit_datasets(law, datasets, starts, config=config), strict=True):
+        fits[index][name] = fit
+    return [GroupedFit(found) for found in fits]
+
+
+def fit_row_sets(
+    law: Law,
+    X: FloatArray,
+    y: FloatArray,
+    groups: NDArray[np.str_],
+    row_sets: Sequence[NDArray[np.intp]],
+    *,
+    config: FitConfig,
+    shared: frozenset[str] = frozenset(),
+) -> list[GroupedFit]:
+    """Fit one set of constants per group on each of several subsets of the rows (e.g. every fold's training rows).
+
+    With the batched solver every group of every subset, from every start, is one batch. With the scipy solver the
+    subsets are fitted from the smallest to the largest, each warm-starting the next (the reference behaviour of
+    `sld.search.selection.validate_law`).
+
+    Parameters
+    ----------
+    law : Law
+        The law.
+    X, y, groups : ndarray
+        Rows of shapes (n, d), (n,), (n,).
+    row_sets : sequence of ndarray of int
+        Row indices of each subset.
+    config : FitConfig
+        Constant-fit settings.
+    shared : frozenset of str
+        Constants with one value for all groups (`sld.search.shared_fits.fit_shared`), fitted jointly per subset
+        from the batched per-group fits.
+
+    Returns
+    -------
+    list of GroupedFit
+        One per subset, in the order of ``row_sets``.
+    """
+    if config.solver != "batched":
+        out: dict[int, GroupedFit] = {}
+        warm: dict[str, FloatArray] | None = None
+        for index in sorted(range(len(row_sets)), key=lambda i: row_sets[i].size):
+            rows = row_sets[index]
+            out[index] = fit_groups_warm(
+                law, X[rows], y[rows], groups[rows], config=config, initial=warm, shared=shared
+            )
+            warm = group_params(out[index]) or None
+        return [out[index] for index in range(len(row_sets))]
+    if sum(rows.size for rows in row_sets) * config.n_starts <= ONE_BATCH_ROWS:
+        independent = _fit_row_sets_batched(law, X, y, groups, row_sets, config=config, initial=[None] * len(row_sets))
+        return independent if not shared else _fit_shared_sets(law, X, y, groups, row_sets, independent, shared, config)
+    # Two batches: the smallest subset from every start, then all the others warm-started from it with a third of
+    # the starts (as the scipy path warm-starts each subset from the previous one). Far fewer rows to evaluate than
+    # every subset from every start.
+    order = sorted(range(len(row_sets)), key=lambda i: row_sets[i].size)
+    first = _fit_row_sets_batched(law, X, y, groups, [row_sets[order[0]]], config=config, initial=[None])[0]
+    warm = group_params(first) or None
+    rest = _fit_row_sets_batched(
+        law, X, y, groups, [row_sets[i] for i in order[1:]], config=config, initial=[warm] * (len(order) - 1)
+    )
+    by_index = dict(zip(order, [first, *rest], strict=True))
+    independent = [by_index[index] for index in range(len(row_sets))]
+    return independent if not shared else _fit_shared_sets(law, X, y, groups, row_sets, independent, shared, config)
+
+
+def _fit_shared_sets(
+    law: Law,
+    X: FloatArray,
+    y: FloatArray,
+    groups: NDArray[np.str_],
+    row_sets: Sequence[NDArray[np.intp]],
+    independent: list[GroupedFit],
+    shared: frozenset[str],
+    config: FitConfig,
+) -> list[GroupedFit]:
+    from sld.search.shared_fits import fit_shared  # it builds on the per-group fits above
+
+    return [
+        fit_shared(law, X[rows], y[rows], groups[rows], shared=shared, config=config, independent=fit)
+        for rows, fit in zip(row_sets, independent, strict=True)
+    ]
 
 
 def group_params(fit: GroupedFit) -> dict[str, FloatArray]:

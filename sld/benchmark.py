@@ -11,26 +11,40 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from sld.corpus import load_sldbench, validate_frame
-from sld.corpus.embedded import EMBEDDED_TASK, load_embedded_task
-from sld.discovery import TaskDiscovery, discover_task
-from sld.search import FitConfig, Law, Scores, SplitArrays, clip_r2, evaluate_split, score_predictions
-from sld.search.engine import EngineConfig, SearchOutcome
+from sld.search import (
+    FitConfig,
+    Law,
+    Scores,
+    SearchError,
+    SplitArrays,
+    clip_r2,
+    parse_law,
+    score_predictions,
+    score_split,
+)
 from sld.search.plausibility import plausibility_record
 from sld.tasks import Task, get_task, list_tasks
-from sld.tasks.data import task_arrays
+from sld.tasks.data import load_task_splits
 from sld.tasks.literature import human_law
+
+if TYPE_CHECKING:
+    from sld.agent.discovery import Discovery
+    from sld.agent.llm import LLMClient
+    from sld.agent.progress import Progress
+    from sld.agent.state import AgentConfig
+    from sld.search.engine import SearchOutcome
 
 
 class TaskScore(BaseModel):
     """One method's official test scores on one task (discovery runs add their search statistics)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # A failed score is -inf or nan; "strings" writes them so that the JSON reads back.
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
 
     r2: float
     nmse: float
@@ -50,6 +64,24 @@ class TaskScore(BaseModel):
     plausibility: dict[str, dict[str, object]] | None = None
     uncertainty: dict[str, dict[str, object]] | None = None
     warnings: dict[str, str] | None = None
+    # Discovery runs with an LLM: its account (model, calls, tokens, share of proposals).
+    llm: dict[str, object] | None = None
+    # Discovery runs: why each target's search stopped.
+    stopped: dict[str, str] | None = None
+    # The paper metric of the rnsl suite: RMSE of log loss on the extrapolation rows, and its "standard error".
+    log_rmse: float | None = None
+    log_rmse_se: float | None = None
+    # False when the method gave no law (e.g. no candidate passed validation); the scores are then failures.
+    law_returned: bool = True
+    message: str | None = None
+    # Other scorings of the same method (e.g. operon's pooled model beside its per-group refit).
+    alternatives: dict[str, float] | None = None
+
+    @classmethod
+    def no_law(cls, message: str, *, seconds: float) -> TaskScore:
+        """Return the score of a method that returned no law (R^2 -inf, errors inf)."""
+        return cls(r2=-math.inf, nmse=math.inf, nmae=math.inf, n_params=0, law="", seconds=round(seconds, 3),
+                   law_returned=False, message=message)
 
 
 class BenchResult(BaseModel):
@@ -60,25 +92,6 @@ class BenchResult(BaseModel):
     mean_r2: float
 
 
-def load_task_splits(task: Task, *, corpus: str | Path | None = None) -> tuple[SplitArrays, SplitArrays]:
-    """Load, validate and convert a task's train and test rows (SLDBench, or the embedded default)."""
-    data = load_embedded_task() if task.name == EMBEDDED_TASK else load_sldbench(task.name, corpus=corpus)
-    if data.test is None:
-        raise ValueError(f"SLDBench task {task.name} has no test split")  # the loader always returns one
-
-    def validated(frame: pd.DataFrame, split: str) -> pd.DataFrame:
-        return validate_frame(
-            frame,
-            source=f"{data.source}/{split}",
-            features=task.features,
-            targets=task.targets,
-            group=task.group_column,
-        )
-
-    train, test = validated(data.train, "train"), validated(data.test, "test")
-    return task_arrays(task, train), task_arrays(task, test)
-
-
 def _finite_r2(scores: Scores) -> float:
     return scores.r2 if math.isfinite(scores.r2) else -math.inf
 
@@ -87,7 +100,7 @@ def score_laws(
     laws: Sequence[Law], train: SplitArrays, test: SplitArrays, *, fit_config: FitConfig
 ) -> tuple[Scores, int]:
     """Fit ``laws`` (one per target) per group on train rows and score them on test rows."""
-    evaluation = evaluate_split(laws, train, test, config=fit_config)
+    evaluation = score_split(laws, train, test, config=fit_config)
     return evaluation.scores, max(law.n_params for law in laws)
 
 
@@ -152,7 +165,7 @@ def run_bench(
     return BenchResult(method=method, tasks=results, mean_r2=round(mean, 6))
 
 
-def validation_vs_test(discovery: TaskDiscovery, test: SplitArrays, *, top: int = 8) -> dict[str, object]:
+def validation_vs_test(discovery: Discovery, test: SplitArrays, *, top: int = 8) -> dict[str, object]:
     """Score the top candidates on the test rows *after* the choice, to report how well validation ranked them.
 
     Only for reporting: nothing here feeds back into any choice.
@@ -160,7 +173,7 @@ def validation_vs_test(discovery: TaskDiscovery, test: SplitArrays, *, top: int 
     from scipy.stats import spearmanr
 
     from sld.search.candidates import law_from_proposal
-    from sld.search.families import Proposal
+    from sld.search.proposals import Proposal
     from sld.search.warm_fits import fit_groups_warm
 
     pairs: list[tuple[float, float]] = []
@@ -182,22 +195,53 @@ def validation_vs_test(discovery: TaskDiscovery, test: SplitArrays, *, top: int 
     return {"spearman_validation_test": None if math.isnan(rho) else round(rho, 4), "pairs": len(finite)}
 
 
-def score_sld_task(
-    task_name: str,
+def score_sld_split(
+    task: Task,
+    train: SplitArrays,
+    test: SplitArrays,
     *,
-    corpus: str | Path | None,
-    engine: EngineConfig,
-    run_root: Path | None = None,
-    progress: Callable[[str], None] = lambda message: None,
-) -> TaskScore:
-    """Discover a law for the task on its train rows, then score it on its test rows."""
-    task = get_task(task_name)
-    train, test = load_task_splits(task, corpus=corpus)
-    discovery = discover_task(
-        task, train, test, engine, run_dir=run_root / task.name if run_root else None, progress=progress
-    )
-    assert discovery.test_scores is not None
-    return TaskScore(
+    config: AgentConfig,
+    run_dir: Path | None = None,
+    llm: LLMClient | None = None,
+    progress: Progress | None = None,
+) -> tuple[TaskScore, np.ndarray | None]:
+    """Discover a law on ``train`` with what ``sld discover`` runs and score it on ``test``.
+
+    The one place the bench runs sld's discovery: every suite (SLDBench tasks, rnsl curves) goes through here.
+
+    Parameters
+    ----------
+    task : Task
+        What to discover.
+    train, test : SplitArrays
+        Rows to choose on, and rows scored once after the choice.
+    config : AgentConfig
+        Proposer, engine and stop settings (the same object ``sld discover`` builds).
+    run_dir : Path, optional
+        Keep the run directory here.
+    llm : LLMClient, optional
+        The LLM endpoint (or replay cache) of the ``llm`` and ``hybrid`` proposers.
+    progress : Progress, optional
+        Receives the run's notes and round statuses.
+
+    Returns
+    -------
+    score : TaskScore
+        ``law_returned=False`` (and failed scores) when no law could be fitted.
+    predictions : ndarray of shape (n_test, n_targets), or None
+        The chosen laws' predictions of the test rows; ``None`` without a law.
+    """
+    from sld.agent.discovery import predict_task
+    from sld.agent.run import run_agent
+
+    started = time.perf_counter()
+    try:
+        discovery = run_agent(task, train, test, config, run_dir=run_dir, llm=llm, progress=progress)
+    except SearchError as exc:
+        return TaskScore.no_law(str(exc), seconds=time.perf_counter() - started), None
+    if discovery.test_scores is None:  # the bench's suites always have test rows
+        raise ValueError(f"task {task.name} has no test rows to score")
+    score = TaskScore(
         r2=_finite_r2(discovery.test_scores),
         nmse=discovery.test_scores.nmse,
         nmae=discovery.test_scores.nmae,
@@ -212,6 +256,64 @@ def score_sld_task(
         plausibility={outcome.problem.target: chosen_plausibility(outcome) for outcome in discovery.outcomes},
         uncertainty={o.problem.target: o.state.band.as_dict() for o in discovery.outcomes if o.state.band},
         warnings={o.problem.target: o.state.warning for o in discovery.outcomes if o.state.warning},
+        llm=discovery.llm_summary() if discovery.proposer != "offline" else None,
+        stopped=dict(discovery.stopped),
+    )
+    return score, predict_task(discovery, test)
+
+
+def score_sld_task(
+    task_name: str,
+    *,
+    corpus: str | Path | None,
+    config: AgentConfig,
+    run_root: Path | None = None,
+    llm: LLMClient | None = None,
+    progress: Progress | None = None,
+) -> TaskScore:
+    """Discover a law for an SLDBench task on its train rows (:func:`score_sld_split`); score it on its test rows."""
+    task = get_task(task_name)
+    train, test = load_task_splits(task, corpus=corpus)
+    run_dir = run_root / task.name if run_root else None
+    return score_sld_split(task, train, test, config=config, run_dir=run_dir, llm=llm, progress=progress)[0]
+
+
+def score_operon_task(
+    task_name: str, *, corpus: str | Path | None, budget_s: float, seed: int, fit_config: FitConfig
+) -> TaskScore:
+    """Score pyoperon on a task, run as a pyoperon user would, within the task's time and constant budget.
+
+    The regressor sees all training rows of a target together (it knows no groups), with its own model
+    selection. The score is its model refitted per group like every other law (SLDBench fits constants per
+    group); ``alternatives["pooled_r2"]`` keeps the pooled model's own predictions. When a target's model does
+    not read back as a law within the budget, the pooled predictions are the score.
+    """
+    from sld.search.operon_peer import OperonPeer
+
+    started = time.perf_counter()
+    task = get_task(task_name)
+    train, test = load_task_splits(task, corpus=corpus)
+    peers = []
+    for index in range(len(task.targets)):
+        peer = OperonPeer(max_params=task.max_params, time_limit_s=budget_s / len(task.targets), seed=seed)
+        peers.append(peer.fit(train.X, train.Y[:, index], task.features))
+    pooled = score_predictions(test.Y, np.column_stack([peer.predict(test.X) for peer in peers]))
+    alternatives = {"pooled_r2": _finite_r2(pooled)}
+    scores, law = pooled, " ; ".join(peer.expression_ for peer in peers)
+    n_params = task.max_params
+    if all(peer.law_ is not None for peer in peers):
+        laws = [parse_law(str(peer.law_), task.features) for peer in peers]
+        scores, n_params = score_laws(laws, train, test, fit_config=fit_config)
+        law = " ; ".join(item.text for item in laws)
+        alternatives["refit_r2"] = _finite_r2(scores)
+    return TaskScore(
+        r2=_finite_r2(scores),
+        nmse=scores.nmse,
+        nmae=scores.nmae,
+        n_params=n_params,
+        law=law,
+        seconds=round(time.perf_counter() - started, 3),
+        alternatives=alternatives,
     )
 
 

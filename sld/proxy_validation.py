@@ -108,24 +108,28 @@ def discovered_laws(run_dir: str | Path, *, top: int) -> list[tuple[str, str]]:
         When the folder has neither file.
 
     """
-    run = Path(run_dir)
+    from sld.agent.errors import AgentError
+    from sld.agent.rundir import RunDirectory
+
+    run = RunDirectory(Path(run_dir), create=False) if Path(run_dir).is_dir() else None
+    if run is None or (not run.result_path.exists() and not run.candidates_path.exists()):
+        raise ProxyError(f"{run_dir} has no result.json or candidates.jsonl; pass a `sld discover --run-dir` folder")
     found: list[tuple[str, str]] = []
-    result_path, candidates_path = run / "result.json", run / "candidates.jsonl"
-    if not result_path.exists() and not candidates_path.exists():
-        raise ProxyError(f"{run} has no result.json or candidates.jsonl; pass a `sld discover --run-dir` folder")
-    if result_path.exists():
-        law = json.loads(result_path.read_text()).get("law") or {}
-        if law.get("expression"):
-            found.append((law["expression"], f"{result_path.name}"))
-    if candidates_path.exists():
-        rows = [json.loads(line) for line in candidates_path.read_text().splitlines() if line.strip()]
-        scored = [
-            row
-            for row in rows
-            if isinstance(row.get("validation_r2"), int | float) and math.isfinite(row["validation_r2"])
-        ]
-        for row in sorted(scored, key=lambda row: -row["validation_r2"]):
-            found.append((row["expression"], f"{candidates_path.name}#{row.get('id', '?')}"))
+    if run.result_path.exists():
+        try:
+            expression = run.read_result().law.get("expression")
+        except AgentError as exc:
+            raise ProxyError(str(exc)) from exc
+        if expression:
+            found.append((str(expression), run.result_path.name))
+    # Candidates are named by their line in the log (1-based): the log has no other identifier.
+    scored = [
+        (number, line)
+        for number, line in enumerate(run.read_candidates(), start=1)
+        if line.validation_r2 is not None and math.isfinite(line.validation_r2)
+    ]
+    for number, line in sorted(scored, key=lambda item: -(item[1].validation_r2 or 0.0)):
+        found.append((line.expression, f"{run.candidates_path.name}#{number}"))
     unique: dict[str, str] = {}
     for expression, source in found:
         unique.setdefault(expression, source)

@@ -1,10 +1,22 @@
-"""Turn a task's data frames into the arrays ``sld.search`` works on."""
+"""Load a task's rows and turn its data frames into the arrays ``sld.search`` works on.
+
+Example
+-------
+>>> from sld.tasks import get_task
+>>> train, test = load_task_splits(get_task("proxy_scaling_law"))
+>>> train.X.shape[1] == test.X.shape[1]
+True
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from sld.corpus import load_sldbench, validate_frame
+from sld.corpus.embedded import EMBEDDED_TASK, load_embedded_task
 from sld.search import SplitArrays
 from sld.tasks.task import Task
 
@@ -31,3 +43,27 @@ def task_arrays(task: Task, frame: pd.DataFrame) -> SplitArrays:
     else:
         groups = np.full(len(frame), "all", dtype=str)
     return SplitArrays(X=X, Y=Y, groups=groups)
+
+
+def load_task_splits(task: Task, *, corpus: str | Path | None = None) -> tuple[SplitArrays, SplitArrays]:
+    """Load, validate and convert a task's train and test rows (SLDBench, or the embedded default task).
+
+    Parameters
+    ----------
+    task : Task
+        An SLDBench task or the embedded one (``proxy_scaling_law``).
+    corpus : str or Path, optional
+        The SLDBench folder (default: ``$SLD_CORPUS``).
+    """
+    data = load_embedded_task() if task.name == EMBEDDED_TASK else load_sldbench(task.name, corpus=corpus)
+    if data.test is None:
+        raise ValueError(f"SLDBench task {task.name} has no test split")  # the loader always returns one
+
+    def validated(frame: pd.DataFrame, split: str) -> pd.DataFrame:
+        return validate_frame(
+            frame, source=f"{data.source}/{split}", features=task.features, targets=task.targets,
+            group=task.group_column,
+        )
+
+    train, test = validated(data.train, "train"), validated(data.test, "test")
+    return task_arrays(task, train), task_arrays(task, test)

@@ -1,4 +1,4 @@
-"""The human-derived law of each SLDBench task, written over the task's features.
+"""The human-derived law of each SLDBench task (and of the embedded default), written over the task's features.
 
 Each law is the published form; where a published constant spans many orders of magnitude it is fitted through
 its logarithm (``A = exp(a)``), which is the same law and lets a bounded least-squares fit reach it.
@@ -162,6 +162,13 @@ def _easy_question() -> tuple[str, _Bounds]:
     return text, {f"c{k}": (-1e3, 1e3, 0.0) for k in range(6)}
 
 
+def _embedded() -> tuple[str, _Bounds]:
+    # Hoffmann et al. 2022 (Chinchilla, approach 3): L = E + A / N^alpha + B / D^beta, with A = exp(a), B = exp(b).
+    text = "E + exp(a - alpha * log(params)) + exp(b - beta * log(tokens))"
+    return text, {"E": (0.0, 10.0, 1.0), "a": (-20.0, 60.0, 5.0), "alpha": (0.0, 3.0, 0.3),
+                  "b": (-20.0, 60.0, 5.0), "beta": (0.0, 3.0, 0.3)}
+
+
 _CITATIONS = {
     "parallel_scaling_law": "Chen et al. 2025",
     "vocab_scaling_law": "Tao et al. 2024",
@@ -171,6 +178,7 @@ _CITATIONS = {
     "data_constrained_scaling_law": "Muennighoff et al. 2023",
     "lr_bsz_scaling_law": "Step Law-style (Li et al. 2025)",
     "easy_question_scaling_law": "degree-5 polynomial in log_flops (SLDBench reference)",
+    "proxy_scaling_law": "Hoffmann et al. 2022 (Chinchilla)",
 }
 
 _SINGLE_TARGET = {
@@ -181,16 +189,22 @@ _SINGLE_TARGET = {
     "data_constrained_scaling_law": _data_constrained,
     "lr_bsz_scaling_law": _lr_bsz,
     "easy_question_scaling_law": _easy_question,
+    "proxy_scaling_law": _embedded,
 }
 
 
+def has_human_law(task_name: str) -> bool:
+    """Whether a task (an SLDBench task or the embedded default, not user data) has a human-derived law."""
+    return task_name in _CITATIONS
+
+
 def human_law(task_name: str) -> LiteratureLaw:
-    """Return the human-derived law of an SLDBench task.
+    """Return the human-derived law of an SLDBench task, or the Chinchilla law for the embedded default.
 
     Parameters
     ----------
     task_name : str
-        One of the 8 SLDBench task names.
+        One of the 8 SLDBench task names, or ``proxy_scaling_law``.
 
     Raises
     ------

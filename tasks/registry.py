@@ -10,10 +10,13 @@ Example
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import cast, get_args
 
 from sld.tasks.errors import TaskDefinitionError, TaskNotFound
-from sld.tasks.task import Task
+from sld.tasks.task import Task, Trend
+
+TRENDS: tuple[str, ...] = get_args(Trend)
 
 _SLDBENCH_TASKS: tuple[Task, ...] = (
     Task(
@@ -168,7 +171,9 @@ def generic_task(
     targets: Sequence[str],
     group: str | None = None,
     max_params: int = 6,
-    extrapolation_axis: str | None = None,
+    extrapolation_axis: str | Sequence[str] | None = None,
+    monotone: Mapping[str, Trend] | None = None,
+    optima: Sequence[str] = (),
 ) -> Task:
     """Build a task for user data from CLI flags (``--features a,b --target y [--group g]``).
 
@@ -182,13 +187,27 @@ def generic_task(
         Column with one set of constants per value; ``None`` fits all rows as one group.
     max_params : int
         Constant budget per group and target.
-    extrapolation_axis : str, optional
-        Feature to order validation folds by; defaults to the first feature.
+    extrapolation_axis : str or sequence of str, optional
+        Feature(s) to order validation folds by; several order rows by their product (``N,D``: by N * D, as
+        compute does), as the SLDBench tasks' axes do (``scale_order`` in ``sld.tasks.problems``). Defaults to the
+        first feature.
+    monotone : mapping of str to {"increasing", "decreasing"}, optional
+        Trend of the target(s) in a feature that the user knows (see ``parse_monotone``).
+    optima : sequence of str, default ()
+        Features in which the target has an interior optimum (a learning rate, a batch size).
 
     Raises
     ------
     TaskDefinitionError
-        When a list is empty, a name repeats, or the axis is not a feature.
+        When a list is empty, a name repeats, the axis, a trend or an optimum names no feature, or a feature is
+        declared both monotone and an optimum.
+
+    Examples
+    --------
+    >>> task = generic_task(name="runs", features=["N", "D", "lr"], targets=["loss"], extrapolation_axis="N,D",
+    ...                     monotone={"N": "decreasing"}, optima=["lr"])
+    >>> task.extrapolation_axis, task.optima
+    (('N', 'D'), ('lr',))
     """
     features, targets = tuple(features), tuple(targets)
     if not features:
@@ -200,10 +219,21 @@ def generic_task(
         raise TaskDefinitionError(f"Column(s) {', '.join(both)} are both features and targets; drop one.")
     if max_params < 1:
         raise TaskDefinitionError(f"--max-params {max_params} must be at least 1.")
-    axis = extrapolation_axis or features[0]
-    if axis not in features:
+    if isinstance(extrapolation_axis, str):
+        extrapolation_axis = [part.strip() for part in extrapolation_axis.split(",") if part.strip()]
+    axis = tuple(extrapolation_axis or features[:1])
+    _check_named(axis, features, flag="--axis", what="Extrapolation axis")
+    if len(set(axis)) < len(axis):
+        raise TaskDefinitionError(f"--axis {','.join(axis)} names a feature twice; name each once.")
+    trends = dict(monotone or {})
+    _check_named(tuple(trends), features, flag="--monotone", what="Trend feature")
+    optima = tuple(optima)
+    _check_named(optima, features, flag="--optimum", what="Optimum feature")
+    clash = sorted(set(trends) & set(optima))
+    if clash:
         raise TaskDefinitionError(
-            f"Extrapolation axis '{axis}' is not a feature ({', '.join(features)}); pick one of them."
+            f"Feature '{clash[0]}' is declared both monotone (--monotone) and with an optimum (--optimum); "
+            "a U-shaped target is not monotone, so drop one of the two."
         )
     return Task(
         name=name,
@@ -211,6 +241,82 @@ def generic_task(
         targets=targets,
         group_column=group or "group",
         max_params=max_params,
-        extrapolation_axis=(axis,),
+        extrapolation_axis=axis,
+        monotone=trends,
+        optima=optima,
         description=f"User data: {', '.join(targets)} as a function of {', '.join(features)}.",
     )
+
+
+def _check_named(names: Sequence[str], features: Sequence[str], *, flag: str, what: str) -> None:
+    """Raise when one of ``names`` is not a feature, naming the flag, the value and the valid choices."""
+    for feature in names:
+        if feature not in features:
+            close = difflib.get_close_matches(feature, list(features), n=1, cutoff=0.5)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise TaskDefinitionError(
+                f"{what} '{feature}' ({flag}) is not a feature; pick one of: {', '.join(features)}.{hint}"
+            )
+
+
+def parse_monotone(values: Sequence[str], *, features: Sequence[str], targets: Sequence[str]) -> dict[str, Trend]:
+    """Parse ``--monotone`` values (``loss:N=decreasing`` or ``N=decreasing``) into a trend per feature.
+
+    Parameters
+    ----------
+    values : sequence of str
+        Each ``[TARGET:]FEATURE=TREND``; TREND is ``increasing`` or ``decreasing``.
+    features, targets : sequence of str
+        The task's columns, to check the names against.
+
+    Returns
+    -------
+    dict of str to {"increasing", "decreasing"}
+        A task's trends hold for every target (``Task.monotone``), so a trend naming one target of several
+        must be declared, alike, for every target.
+
+    Raises
+    ------
+    TaskDefinitionError
+        A value that does not parse, an unknown target, feature or trend, or conflicting trends.
+
+    Examples
+    --------
+    >>> parse_monotone(["loss:N=decreasing", "D=decreasing"], features=["N", "D"], targets=["loss"])
+    {'N': 'decreasing', 'D': 'decreasing'}
+    """
+    trends: dict[str, Trend] = {}
+    named: dict[str, set[str]] = {}
+    for value in values:
+        left, sep, trend = value.partition("=")
+        target, colon, feature = left.rpartition(":")
+        feature, trend, target = feature.strip(), trend.strip(), target.strip()
+        if not sep or not feature or (colon and not target):
+            raise TaskDefinitionError(
+                f"--monotone {value!r} does not parse; write TARGET:FEATURE=TREND, e.g. "
+                f"{targets[0] if targets else 'loss'}:{features[0] if features else 'N'}=decreasing."
+            )
+        if trend not in TRENDS:
+            raise TaskDefinitionError(
+                f"--monotone {value!r}: trend {trend!r} is not one of {', '.join(TRENDS)}."
+            )
+        if target and target not in targets:
+            raise TaskDefinitionError(
+                f"--monotone {value!r}: target {target!r} is not a target; pick one of: {', '.join(targets)}."
+            )
+        _check_named((feature,), features, flag="--monotone", what="Trend feature")
+        if trends.get(feature, trend) != trend:
+            raise TaskDefinitionError(
+                f"--monotone declares {feature} both {trends[feature]} and {trend}; keep one."
+            )
+        trends[feature] = cast(Trend, trend)
+        named.setdefault(feature, set()).update([target] if target else targets)
+    for feature, covered in named.items():
+        missing = [target for target in targets if target not in covered]
+        if missing:
+            raise TaskDefinitionError(
+                f"--monotone declares the trend in {feature} for {', '.join(sorted(covered))} only; a trend holds "
+                f"for every target here, so declare it for {', '.join(missing)} too, or write {feature}="
+                f"{trends[feature]} for all."
+            )
+    return trends

@@ -26,6 +26,22 @@ def shared_sldbench() -> Path:
     pytest.skip("shared/sldbench is not beside the repository and SLD_CORPUS is not set")
 
 
+_RNSL_CANDIDATES = tuple(
+    Path(path)
+    for path in (os.environ.get("SLD_RNSL"), REPO / "shared" / "rnsl", REPO.parent / "shared" / "rnsl")
+    if path
+)
+
+
+@pytest.fixture
+def shared_rnsl() -> Path:
+    """The shared rnsl benchmark folder (read only); tests that need it skip where it is absent."""
+    for candidate in _RNSL_CANDIDATES:
+        if (candidate / "benchmark.lang.csv").is_file():
+            return candidate.resolve()
+    pytest.skip("shared/rnsl is not beside the repository and SLD_RNSL is not set")
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Remove SLD_*, HF_* and OPENAI_* variables and run each test in its own empty working directory."""

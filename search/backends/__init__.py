@@ -1,7 +1,7 @@
 """Symbolic-regression backends: structure search that proposes law forms with free constants.
 
-``get_backend("operon")`` (pyoperon, installed with sld) or ``get_backend("pysr")`` (PySR, needs Julia and
-``pip install sld[pysr]``); ``"none"`` turns structure search off. Each backend's ``propose`` takes arrays and
+``get_backend("operon")`` (pyoperon, installed with sld) or ``get_backend("pysr")`` (PySR: ``pip install sld[pysr]``,
+which installs Julia on first use); ``"none"`` turns structure search off. Each backend's ``propose`` takes arrays and
 variable names and returns expression strings over those names, with constants ``c0, c1, ...`` for the engine to
 refit, e.g. ``sld discover --backend operon``.
 
@@ -42,7 +42,7 @@ def get_backend(name: Literal["operon", "pysr", "none"]) -> StructureBackend | N
     Raises
     ------
     BackendUnavailable
-        For ``"pysr"`` when Julia or the ``pysr`` package is missing (the message says how to install them).
+        For ``"pysr"`` when ``import pysr`` fails (the message says how to install PySR and Julia).
     SearchError
         For an unknown name (the message lists the choices).
     """

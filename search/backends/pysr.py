@@ -1,20 +1,22 @@
 """Symbolic regression with PySR (Cranmer 2023), an optional backend that needs Julia.
 
 Same recipe as the Operon backend: ``log`` of wide positive inputs, a run on ``y`` and one on ``log y``, and the
-numbers of every equation on PySR's Pareto front (``model.equations_``) turned into free constants. Julia is
-looked for before ``pysr`` is imported, because importing ``pysr`` starts (and may try to download) Julia.
-Install with ``pip install sld[pysr]`` and Julia (https://julialang.org/install), then
+numbers of every equation on PySR's Pareto front (``model.equations_``) turned into free constants. PySR >= 1
+installs Julia itself through juliacall when it can, so the check does not look for ``julia`` on ``PATH``: it
+imports ``pysr`` in a subprocess with a timeout (the first import may download Julia; a failed or stuck import
+must not take the run down with it), once per process. Install with ``pip install sld[pysr]``, then
 ``sld discover --backend pysr ...``.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
-import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,34 +36,63 @@ from sld.search.backends.base import (
 from sld.search.errors import SearchError
 
 PYSR_INSTALL_HINT = (
-    "PySR needs Julia; install it (https://julialang.org/install, e.g. juliaup) and `pip install sld[pysr]`, "
-    "or use --backend operon"
+    "PySR needs Julia; `pip install sld[pysr]` (PySR then installs Julia on first use; or install it yourself, "
+    "https://julialang.org/install, e.g. juliaup), or use --backend operon"
 )
 
 
-def julia_available() -> bool:
-    """Whether a Julia executable can be found without starting anything.
-
-    Looks at ``PYTHON_JULIAPKG_EXE`` (juliapkg's override), ``JULIA_BINDIR`` and ``julia`` on ``PATH``.
-    """
-    exe = os.environ.get("PYTHON_JULIAPKG_EXE")
-    if exe and Path(exe).is_file():
-        return True
-    bindir = os.environ.get("JULIA_BINDIR")
-    if bindir and (Path(bindir) / "julia").is_file():
-        return True
-    return shutil.which("julia") is not None
+# The first `import pysr` may download and precompile Julia (minutes on a slow link); a broken install fails in
+# seconds. Past this, the backend is reported unavailable rather than holding up the run.
+IMPORT_TIMEOUT_S = 300.0
 
 
 def pysr_installed() -> bool:
-    """Whether the ``pysr`` package is importable (checked without importing it)."""
+    """Whether the ``pysr`` package is on the path (checked without importing it)."""
     return importlib.util.find_spec("pysr") is not None
 
 
-def check_available() -> None:
-    """Raise `BackendUnavailable` with the install hint unless Julia and ``pysr`` are both present."""
-    if not (julia_available() and pysr_installed()):
+@functools.cache
+def _import_problem(executable: str, pythonpath: str | None, timeout_s: float) -> str | None:
+    """Import ``pysr`` in a fresh interpreter; return why it failed, or None when it worked.
+
+    Cached per interpreter, ``PYTHONPATH`` and timeout: the answer holds for the process, and each search round
+    asks again.
+    """
+    try:
+        done = subprocess.run(
+            [executable, "-c", "import pysr"], capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return (
+            f"`import pysr` took more than {timeout_s:.0f} s, e.g. while installing Julia; "
+            "run `python -c 'import pysr'` once to finish that"
+        )
+    except OSError as exc:
+        return f"cannot start {executable} to try `import pysr`: {exc}"
+    if done.returncode == 0:
+        return None
+    lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+    return f"`import pysr` failed: {lines[-1] if lines else f'exit code {done.returncode}'}"
+
+
+def check_available(*, timeout_s: float = IMPORT_TIMEOUT_S) -> None:
+    """Raise `BackendUnavailable` with the install hint unless ``import pysr`` works.
+
+    Parameters
+    ----------
+    timeout_s : float, default 300
+        How long the import (in a subprocess) may take, Julia's first installation included.
+
+    Raises
+    ------
+    BackendUnavailable
+        One line: the hint alone when ``pysr`` is not installed, else the hint and why the import failed.
+    """
+    if not pysr_installed():
         raise BackendUnavailable(PYSR_INSTALL_HINT)
+    problem = _import_problem(sys.executable, os.environ.get("PYTHONPATH"), timeout_s)
+    if problem is not None:
+        raise BackendUnavailable(f"{PYSR_INSTALL_HINT} ({problem})")
 
 
 class PySRConfig(BaseModel):
@@ -106,7 +137,7 @@ class PySRBackend(StructureBackend):
     Raises
     ------
     BackendUnavailable
-        If Julia or the ``pysr`` package is missing.
+        If ``import pysr`` fails (the package or Julia is missing) or does not finish within the timeout.
     """
 
     name = "pysr"
@@ -131,7 +162,7 @@ class PySRBackend(StructureBackend):
         Raises
         ------
         BackendUnavailable
-            If Julia or the ``pysr`` package is missing.
+            If ``import pysr`` fails or does not finish within the timeout.
         SearchError
             If the data have the wrong shape, or PySR fails.
         """

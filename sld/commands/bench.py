@@ -1,22 +1,34 @@
-"""``sld bench``: score a method on the SLDBench tasks with the official rule.
+"""``sld bench``: score one or several methods on the SLDBench tasks or the rnsl learning curves.
 
 Example
 -------
 ``sld bench --method human --json human.json``; ``sld bench --method sld --budget-s 30 --report report/`` also
-writes a report per task (see ``sld report``).
+writes a report per task (see ``sld report``). ``sld bench --method human,operon,sld`` and
+``sld bench --suite rnsl --method sld,m1,m2,m3,m4 --budget-s 20`` score several methods side by side.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from sld.anchors import HUMAN, SLDAGENT_GPT5, load_anchors
-from sld.benchmark import BenchResult, TaskScore, run_bench, score_human_task, score_sld_task
-from sld.commands.options import corpus_option, split_names
+from sld.benchmark import BenchResult, TaskScore, run_bench, score_human_task, score_operon_task, score_sld_task
+from sld.commands.discovery_options import DiscoveryOptions, discovery_options
+from sld.commands.options import corpus_option, rnsl_option, split_names
 from sld.search import FitConfig
-from sld.search.engine import EngineConfig
+from sld.tasks import list_tasks
+
+if TYPE_CHECKING:
+    from sld.agent.llm import LLMClient
+    from sld.agent.progress import Progress
+    from sld.agent.state import AgentConfig
+    from sld.side_by_side import BenchComparison
 
 
 def markdown_table(result: BenchResult, corpus: str | None) -> str:
@@ -40,31 +52,42 @@ def markdown_table(result: BenchResult, corpus: str | None) -> str:
     return "\n".join(lines)
 
 
+SUITE_METHODS: dict[str, tuple[str, ...]] = {
+    "sldbench": ("human", "operon", "sld"),
+    "rnsl": ("sld", "m1", "m2", "m3", "m4"),
+}
+Scorer = Callable[[str], TaskScore]
+
+
+def parse_methods(value: str, suite: str) -> list[str]:
+    """Split ``--method`` into method names, each known for ``suite`` (else a usage error naming the choices)."""
+    methods = list(dict.fromkeys(split_names(value)))
+    known = SUITE_METHODS[suite]
+    unknown = [method for method in methods if method not in known]
+    if unknown or not methods:
+        raise click.UsageError(
+            f"--method {value!r}: {unknown[0] if unknown else 'no method'} is not a method of --suite {suite}. "
+            f"Known: {', '.join(known)} (comma-separated for several)."
+        )
+    return methods
+
+
 @click.command("bench")
 @click.option(
     "--method",
-    type=click.Choice(["human", "sld"]),
     default="human",
     show_default=True,
-    help="human: the literature laws fitted on train rows; sld: discovery under --budget-s per task.",
+    help="Comma-separated methods. --suite sldbench: human (the literature laws fitted on train rows), operon "
+    "(pyoperon alone, refitted per group), sld (`sld discover` under --budget-s per task). --suite rnsl: sld, and "
+    "the paper's estimators m1, m2, m3, m4.",
 )
-@click.option("--tasks", "task_list", help="Comma-separated task names (default: all 8).")
+@click.option("--suite", type=click.Choice(["sldbench", "rnsl"]), default="sldbench", show_default=True,
+              help="sldbench: the 8 SLDBench tasks (test R^2); rnsl: the 20 language learning curves of "
+              "Alabdulmohsin et al. 2022 (log-RMSE on the extrapolation rows, and R^2).")
+@click.option("--tasks", "task_list", help="Comma-separated task (or rnsl curve) names (default: all).")
 @corpus_option
+@rnsl_option
 @click.option("--starts", default=24, show_default=True, help="Multi-start count of each constant fit.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the multi-start sampler.")
-@click.option("--budget-s", default=600.0, show_default=True,
-              help="With --method sld: search budget per task (hard with --workers 2+; with 1, the candidate "
-              "being fitted when it runs out still finishes).")
-@click.option("--workers", default=1, show_default=True, help="With --method sld: processes fitting candidates.")
-@click.option(
-    "--backend",
-    type=click.Choice(["operon", "pysr", "none"]),
-    default="operon",
-    show_default=True,
-    help="With --method sld: symbolic-regression backend.",
-)
-@click.option("--max-candidates", type=click.IntRange(min=1),
-              help="With --method sld: stop each target's search after this many candidates (load-independent).")
 @click.option("--run-dir", type=click.Path(file_okay=False), help="With --method sld: keep each task's run here.")
 @click.option("--markdown", type=click.Path(dir_okay=False), help="Also write the Markdown table here.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the result JSON here.")
@@ -75,47 +98,71 @@ def markdown_table(result: BenchResult, corpus: str | None) -> str:
     help="Write an HTML and Markdown report here (with --method sld: one page per task; the runs are "
     "kept in REPORT/runs unless --run-dir is given).",
 )
+@click.option("--fit-speed", is_flag=True,
+              help="Instead of scoring: candidates and fits per second, batched fitter vs scipy reference, per task "
+              "(see bench/README.md, 'Fitting speed'); --json writes the result.")
+@click.option("--fit-speed-laws", default=4, show_default=True, type=click.IntRange(min=1),
+              help="With --fit-speed: law forms per task.")
+@discovery_options
 def command(
     method: str,
+    suite: str,
     task_list: str | None,
     corpus: str | None,
+    rnsl_root: str | None,
     starts: int,
-    seed: int,
-    budget_s: float,
-    workers: int,
-    backend: str,
-    max_candidates: int | None,
     run_dir: str | None,
     markdown: str | None,
     json_path: str | None,
     report_dir: str | None,
+    fit_speed: bool,
+    fit_speed_laws: int,
+    discovery: DiscoveryOptions,
 ) -> None:
-    """Score a method on SLDBench: per task test R^2, NMSE, NMAE, constants and seconds."""
-    config = FitConfig(n_starts=starts, seed=seed)
-    progress = lambda line: click.echo(line, err=True)  # noqa: E731
+    """Score methods on SLDBench (per task test R^2, NMSE, NMAE, constants, seconds) or on the rnsl curves.
+
+    With ``--method sld`` every task runs exactly what ``sld discover`` runs with the same flags (proposer, LLM
+    cache and replay, budget, candidate cap, seed).
+    """
+    if fit_speed:
+        _fit_speed(task_list, corpus, discovery.seed, fit_speed_laws, json_path)
+        return
+    methods = parse_methods(method, suite)
+    single = suite == "sldbench" and len(methods) == 1
+    if report_dir is not None and not single:
+        raise click.UsageError("--report works with one method on --suite sldbench; drop --report or list one method.")
+    fit_config = FitConfig(n_starts=starts, seed=discovery.seed)
+    say = (lambda line: None) if discovery.quiet else (lambda line: click.echo(line, err=True))
     if report_dir is not None and method == "sld" and run_dir is None:
         run_dir = str(Path(report_dir) / "runs")
-    engine = EngineConfig(
-        budget_s=budget_s,
-        workers=workers,
-        seed=seed,
-        backend=backend,  # type: ignore[arg-type]
-        max_candidates=max_candidates,
-    )
+    run_root = Path(run_dir) if run_dir else None
+    with ExitStack() as stack:
+        config = discovery.agent_config() if "sld" in methods else None
+        llm = discovery.open_llm(stack, None) if "sld" in methods else None
+        progress = discovery.progress()
+        stack.callback(progress.close)
+        if suite == "rnsl":
+            comparison = _run_rnsl(methods, task_list, rnsl_root, config, llm, progress, run_root, say)
+            _write_comparison(comparison, markdown, json_path)
+            return
 
-    def scorer(name: str) -> TaskScore:
-        if method == "sld":
-            return score_sld_task(
-                name, corpus=corpus, engine=engine, progress=progress, run_root=Path(run_dir) if run_dir else None
-            )
-        return score_human_task(name, corpus=corpus, fit_config=config)
+        def scorer(name: str, chosen: str) -> TaskScore:
+            if chosen == "sld" and config is not None:
+                return score_sld_task(name, corpus=corpus, config=config, llm=llm, progress=progress,
+                                      run_root=run_root)
+            if chosen == "operon":
+                return score_operon_task(name, corpus=corpus, budget_s=discovery.budget_s, seed=discovery.seed,
+                                         fit_config=fit_config)
+            return score_human_task(name, corpus=corpus, fit_config=fit_config)
 
-    result = run_bench(
-        method,
-        scorer,
-        task_names=split_names(task_list) or None,
-        progress=lambda line: click.echo(line, err=True),
-    )
+        names = split_names(task_list) or tuple(task.name for task in list_tasks())
+        if not single:
+            from sld.side_by_side import run_side_by_side
+
+            scorers: dict[str, Scorer] = {chosen: partial(_flip, scorer, chosen) for chosen in methods}
+            _write_comparison(run_side_by_side("sldbench", scorers, names, progress=say), markdown, json_path)
+            return
+        result = run_bench(method, partial(_flip, scorer, method), task_names=names, progress=say)
     table = markdown_table(result, corpus)
     click.echo(table)
     if markdown:
@@ -128,6 +175,54 @@ def command(
         from sld.report.bench_report import write_bench_report
 
         files = write_bench_report(
-            result, report_dir, run_root=run_dir if method == "sld" else None, corpus=corpus, progress=progress
+            result, report_dir, run_root=run_dir if method == "sld" else None, corpus=corpus, progress=say
         )
         click.echo(f"wrote {files.html}", err=True)
+
+
+def _flip(scorer: Callable[[str, str], TaskScore], method: str, name: str) -> TaskScore:
+    return scorer(name, method)
+
+
+def _run_rnsl(methods: list[str], task_list: str | None, rnsl_root: str | None, config: AgentConfig | None,
+              llm: LLMClient | None, progress: Progress, run_root: Path | None,
+              say: Callable[[str], None]) -> BenchComparison:
+    from sld.corpus import check_curve_names, load_rnsl
+    from sld.rnsl_bench import score_peer_curve, score_sld_curve
+    from sld.side_by_side import run_side_by_side
+
+    curves = load_rnsl(rnsl_root)
+    names = check_curve_names(split_names(task_list) or tuple(curves), curves)
+
+    def scorer(name: str, chosen: str) -> TaskScore:
+        if chosen == "sld" and config is not None:
+            return score_sld_curve(curves[name], config=config, llm=llm, run_root=run_root, progress=progress)
+        return score_peer_curve(curves[name], chosen)  # type: ignore[arg-type]
+
+    scorers: dict[str, Scorer] = {chosen: partial(_flip, scorer, chosen) for chosen in methods}
+    return run_side_by_side("rnsl", scorers, names, progress=say)
+
+
+def _write_comparison(result: BenchComparison, markdown: str | None, json_path: str | None) -> None:
+    from sld.side_by_side import markdown_side_by_side
+
+    table = markdown_side_by_side(result)
+    click.echo(table)
+    if markdown:
+        Path(markdown).write_text(table + "\n")
+    if json_path:
+        Path(json_path).write_text(result.model_dump_json(indent=2))
+        click.echo(f"wrote {json_path}", err=True)
+
+
+def _fit_speed(task_list: str | None, corpus: str | None, seed: int, n_laws: int, json_path: str | None) -> None:
+    from sld.fit_speed import measure_fit_speed, speed_table
+
+    result = measure_fit_speed(
+        split_names(task_list) or None, corpus=corpus, n_laws=n_laws, seed=seed,
+        progress=lambda line: click.echo(line, err=True),
+    )
+    click.echo(speed_table(result))
+    if json_path:
+        Path(json_path).write_text(result.model_dump_json(indent=2))
+        click.echo(f"wrote {json_path}", err=True)

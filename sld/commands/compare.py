@@ -50,9 +50,9 @@ def _interval(values: tuple[float, float] | None) -> str:
 def command(task_name: str, law_texts: tuple[str, ...], run_dir: str | None, literature: bool, corpus: str | None,
             starts: int, seed: int, resamples: int, unit: str, json_path: str | None) -> None:
     """Fit laws per group on the training rows, score them on the test rows, and compare them in pairs."""
-    from sld.benchmark import load_task_splits
-    from sld.compare import compare_laws
+    from sld.search.comparison import compare_laws
     from sld.tasks import get_task
+    from sld.tasks.data import load_task_splits
     from sld.tasks.literature import human_law
 
     task = get_task(task_name)
@@ -92,5 +92,6 @@ def command(task_name: str, law_texts: tuple[str, ...], run_dir: str | None, lit
         click.echo(f"{difference.name} - {comparison.reference}: delta R^2 {difference.delta_r2:+.4f} "
                    f"{_interval(difference.interval)}, better in {difference.p_better:.0%} of resamples")
     if json_path:
-        Path(json_path).write_text(json.dumps(comparison.as_dict(), indent=2))
+        # allow_nan=False: a NaN left anywhere is a bug here, never invalid JSON in the file.
+        Path(json_path).write_text(json.dumps(comparison.as_dict(), indent=2, allow_nan=False))
         click.echo(f"wrote {json_path}", err=True)

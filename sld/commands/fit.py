@@ -18,7 +18,7 @@ import sympy
 
 from sld.commands.options import corpus_option, split_names
 from sld.corpus import load_sldbench, load_table, read_columns
-from sld.search import Evaluation, FitConfig, Law, SplitArrays, evaluate_split, parse_law, score_predictions
+from sld.search import FitConfig, Law, SplitArrays, SplitScore, parse_law, score_predictions, score_split
 from sld.tasks import Task, TaskDefinitionError, generic_task, get_task
 from sld.tasks.data import task_arrays
 
@@ -43,7 +43,7 @@ def _laws_for(task: Task, expressions: Sequence[str]) -> tuple[Law, ...]:
     return laws
 
 
-def _constants_table(laws: Sequence[Law], evaluation: Evaluation, task: Task) -> dict[str, dict[str, dict[str, float]]]:
+def _constants_table(laws: Sequence[Law], evaluation: SplitScore, task: Task) -> dict[str, dict[str, dict[str, float]]]:
     """Return ``{target: {group: {constant: value}}}``; a failed group maps to an empty dict."""
     table: dict[str, dict[str, dict[str, float]]] = {}
     for target, law, grouped in zip(task.targets, laws, evaluation.fits, strict=True):
@@ -56,7 +56,7 @@ def _constants_table(laws: Sequence[Law], evaluation: Evaluation, task: Task) ->
     return table
 
 
-def _print_result(task: Task, laws: Sequence[Law], evaluation: Evaluation, scored: bool) -> dict[str, object]:
+def _print_result(task: Task, laws: Sequence[Law], evaluation: SplitScore, scored: bool) -> dict[str, object]:
     constants = _constants_table(laws, evaluation, task)
     for target, law in zip(task.targets, laws, strict=True):
         click.echo(f"{target} = {law.text}")
@@ -154,10 +154,10 @@ def command(
         test = task_arrays(task, test_frame)
     else:  # rows to predict without targets: placeholders that nothing scores
         test = task_arrays(task, test_frame.assign(**dict.fromkeys(task.targets, 0.0)))
-    evaluation = evaluate_split(laws, train, test, config=config)
+    evaluation = score_split(laws, train, test, config=config)
     summary = _print_result(task, laws, evaluation, scored)
     if not scored:
-        train_eval = evaluate_split(laws, train, train, config=config)
+        train_eval = score_split(laws, train, train, config=config)
         click.echo(f"train R^2 {score_predictions(train.Y, train_eval.predictions).r2:.6f}")
     if out is not None and test_frame is not None:
         predictions = pd.DataFrame(evaluation.predictions, columns=[f"predicted_{t}" for t in task.targets])

@@ -20,6 +20,18 @@ def corpus_option(function: F) -> F:
     )(function)
 
 
+def rnsl_option(function: F) -> F:
+    """Add ``--rnsl PATH`` (folder of the rnsl ``benchmark.lang.csv``; overrides ``SLD_RNSL``)."""
+    return click.option(
+        "--rnsl",
+        "rnsl_root",
+        type=click.Path(file_okay=False, path_type=str),
+        default=None,
+        help="With --suite rnsl: folder with benchmark.lang.csv (default: $SLD_RNSL, then ../shared/rnsl beside "
+        "the checkout).",
+    )(function)
+
+
 def split_names(value: str | None) -> tuple[str, ...]:
     """Split a comma-separated flag value into names, dropping blanks."""
     return tuple(name.strip() for name in (value or "").split(",") if name.strip())

@@ -18,8 +18,7 @@ from numpy.typing import NDArray
 from sld.report.data import GroupConstants, Rows, Run, law_predictions
 from sld.search import FitConfig, Law, Scores, SplitArrays, fit_law_grouped, parse_law, score_predictions
 from sld.search.engine import make_folds
-from sld.search.selection import Fold
-from sld.search.warm_fits import fit_groups_warm
+from sld.search.selection import Fold, validate_law
 
 Array = NDArray[np.float64]
 Progress = Callable[[str], None]
@@ -116,24 +115,15 @@ def law_latex(law: Law) -> str:
 
 def fold_scores(law: Law, X: Array, y: Array, groups: NDArray[np.str_], folds: Sequence[Fold], *,
                 config: FitConfig, shared: frozenset[str] = frozenset()) -> Scores:
-    """Fit per group on each fold's training part; return the mean over folds of R^2, NMSE and NMAE.
+    """Return the mean over validation folds of R^2, NMSE and NMAE, by the search's own rule.
 
-    The same rule as ``sld.search.selection.validate_law`` (which the search ranks by), with NMAE added.
+    The folds are fitted and scored by :func:`sld.search.selection.validate_law`, which the search ranks by; only
+    its early stop for hopeless candidates is off, so a literature law that extrapolates badly still gets numbers.
     """
-    r2, nmse, nmae = [], [], []
-    for fold in folds:
-        train = (X[fold.train], y[fold.train], groups[fold.train])
-        fit = fit_groups_warm(law, *train, config=config, shared=shared) if shared else fit_law_grouped(
-            law, *train, config=config)
-        scores = score_predictions(y[fold.validate], fit.predict(law, X[fold.validate], groups[fold.validate]))
-        if scores.failed:
-            return Scores.failure(f"validation fold of {fold.validate.size} rows: {scores.message}")
-        r2.append(scores.r2)
-        nmse.append(scores.nmse)
-        nmae.append(scores.nmae)
-    if not r2:
-        return Scores.failure("no validation fold")
-    return Scores(float(np.mean(r2)), float(np.mean(nmse)), float(np.mean(nmae)))
+    validation = validate_law(law, X, y, groups, folds, config=config, hopeless_r2=-math.inf, shared=shared)
+    if validation.failed:
+        return Scores.failure(f"validation: {validation.message}")
+    return Scores(validation.r2, float(np.mean(validation.fold_nmse)), float(np.mean(validation.fold_nmae)))
 
 
 def _mean_scores(per_target: Sequence[Scores]) -> Scores:
@@ -259,9 +249,9 @@ def build_task_report(
     else:
         if rows.verified is False:
             notes.append("The rows loaded for this report differ from the ones the run recorded (digests differ).")
-        if run.task.is_sldbench and literature:
-            from sld.tasks.literature import human_law
+        from sld.tasks.literature import has_human_law, human_law
 
+        if literature and has_human_law(run.task.name):
             published = human_law(run.task.name)
             progress(f"report {run.task.name}: fitting the human-derived law ({published.citation})")
             laws.append(fitted_report("human-derived", published.citation, published.laws, run, rows, config))

@@ -18,7 +18,6 @@ Example
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from numpy.typing import NDArray
 from sld.report.errors import ReportError, RunDirectoryError
 from sld.search import Law, SplitArrays
 from sld.search.candidates import Candidate, candidate_from_record, law_from_proposal
-from sld.search.families import Proposal
+from sld.search.proposals import Proposal
 from sld.tasks import Task
 
 GroupConstants = dict[str, dict[str, float]]  # group -> constant -> value
@@ -135,39 +134,22 @@ def load_run(path: str | Path) -> Run:
     RunDirectoryError
         When the folder or its ``config.json`` / ``result.json`` is missing (e.g. a run killed before the end).
     """
+    from sld.agent.rundir import RunDirectory
+    from sld.agent.rundir import RunDirectoryError as UnreadableRun
+
     path = Path(path)
-    if not path.is_dir():
-        raise RunDirectoryError(f"Run directory {path} does not exist. Pass the folder given to --run-dir.")
-    for name in ("config.json", "result.json"):
-        if not (path / name).is_file():
-            hint = " The run did not finish; run the same command again to resume it." if name == "result.json" else ""
-            raise RunDirectoryError(f"{path} has no {name}, so it is not a finished run directory.{hint}")
-    config = _read_json(path / "config.json")
-    result = _read_json(path / "result.json")
-    records: list[dict[str, Any]] = []
-    candidates = path / "candidates.jsonl"
-    if candidates.is_file():
-        for line in candidates.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a kill
-            if isinstance(record, dict):
-                records.append(record)
+    try:
+        directory = RunDirectory(path, create=False)
+        # The result first: a run killed before the end has a config but no result, and is told to resume.
+        result = directory.read_result().model_dump(mode="json")
+        config = directory.read_config().model_dump(mode="json")
+    except UnreadableRun as exc:
+        raise RunDirectoryError(str(exc)) from exc
+    records = [line.model_dump(mode="json") for line in directory.read_candidates()]
     if not isinstance(config.get("task"), dict):
         raise ReportError(f"{path / 'config.json'} has no task definition ('task').")
     task = Task.model_validate(config["task"])
     return Run(path=path, config=config, result=result, records=records, task=task)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno}).") from exc
-    if not isinstance(data, dict):
-        raise ReportError(f"{path} should hold a JSON object.")
-    return data
 
 
 @dataclass(frozen=True)
@@ -217,13 +199,17 @@ def load_rows(
     CorpusError
         When the files cannot be read.
     """
-    from sld.benchmark import load_task_splits
-    from sld.discovery import hash_rows
+    from sld.agent.rundir import hash_rows
+    from sld.corpus.embedded import EMBEDDED_TASK
+    from sld.tasks.data import load_task_splits
 
     task = run.task
     recorded = run.config.get("data") or {}
     test: SplitArrays | None
-    if task.is_sldbench and data is None:
+    if task.name == EMBEDDED_TASK and data is None:
+        train, test = load_task_splits(task)
+        source = f"the embedded proxy runs ({task.name})"
+    elif task.is_sldbench and data is None:
         train, test = load_task_splits(task, corpus=corpus)
         source = f"SLDBench {task.name} ({corpus or 'default corpus'})"
     else:

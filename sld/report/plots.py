@@ -200,6 +200,10 @@ def plot_curves(report: TaskReport, target_index: int, path: Path) -> Plot | Non
             high = max(high, train_top)
             ax.axvspan(low, train_top, color="#f0f0f0", zorder=0)
             ax.axvline(train_top, color="grey", linewidth=0.8, linestyle=":")
+            if high > train_top:
+                # Name the region beyond the training rows: that is the part of each curve the law is chosen for.
+                ax.text(train_top, 0.98, " extrapolated \u2192", transform=ax.get_xaxis_transform(), ha="left",
+                        va="top", fontsize=7, color="#555555")
             series = _series(X, column, is_test)
             rest = ~np.logical_or.reduce(series)
             ax.scatter(x[rest & ~is_test], y[rest & ~is_test], color="#bbbbbb", **TRAIN_STYLE)
@@ -237,7 +241,8 @@ def plot_curves(report: TaskReport, target_index: int, path: Path) -> Plot | Non
         set(train.groups.tolist())) else "every group"
     return Plot(path, f"{target} along {task.features[column]}, per group",
                 f"Observed rows ({shown}; circles: training rows, open squares: test rows) and each law with the "
-                f"group's constants, drawn out to the extrapolation target. The shaded band is the training range; "
+                f"group's constants, drawn out to the extrapolation target. The shaded band is the training range, the "
+                f"part right of the dotted line is extrapolated; "
                 f"colours are series of rows that share every other feature (up to {MAX_SERIES} per group, grey: "
                 "the rest). A light band, where shown, spans the predictions of the search's near-ties (laws the "
                 "validation could not separate from the chosen one): the uncertainty of the extrapolation.")
@@ -257,12 +262,16 @@ def _limits(ax: Axes, y: Array) -> None:
 
 def _legend(figure: Figure, laws: Sequence[LawReport]) -> None:
     from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
     handles = [Line2D([], [], color="#555555", marker="o", linestyle="", label="training rows"),
-               Line2D([], [], color="#555555", marker="s", markerfacecolor="white", linestyle="", label="test rows")]
+               Line2D([], [], color="#555555", marker="s", markerfacecolor="white", linestyle="", label="test rows"),
+               Patch(facecolor="#f0f0f0", edgecolor="none", label="training range")]
     for law_report, style in zip(laws, LAW_STYLES, strict=False):
         handles.append(Line2D([], [], color="#333333", label=f"{law_report.name} law", **style))
-    figure.legend(handles=handles, loc="outside lower center", ncol=len(handles))
+    # One row where the figure is wide enough (several panels), else rows of three, so no entry is cut off.
+    columns = len(handles) if figure.get_figwidth() >= 2.0 * len(handles) else 3
+    figure.legend(handles=handles, loc="outside lower center", ncol=columns)
 
 
 def _short(text: str, width: int) -> str:

@@ -123,7 +123,9 @@ def provenance_table(report: TaskReport) -> Table:
     if report.rows is not None:
         verified = {True: "yes", False: "NO: the rows differ", None: "no digest recorded"}[report.rows.verified]
         rows.append(["rows of this report", f"{report.rows.source}; same as the run's: {verified}"])
-    for key in ("llm", "llm_usage", "usage"):
+    # An offline run's summary carries an empty LLM account; it says "none" below instead.
+    llm_keys = () if result.get("proposer", "offline") == "offline" else ("llm", "llm_usage", "usage")
+    for key in llm_keys:
         for source in (result, config):
             if source.get(key):
                 rows.append([f"LLM usage ({key})", json.dumps(source[key], sort_keys=True)])

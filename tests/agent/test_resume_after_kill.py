@@ -39,8 +39,9 @@ def test_sigkill_mid_search_then_resume_keeps_every_candidate(tmp_path: Path) ->
     data = tmp_path / "runs.csv"
     toy_frame(n_per_group=150).to_csv(data, index=False)
     run_dir = tmp_path / "run"
+    # The kill comes after 4 candidates; the budget only has to outlast them on a loaded machine.
     args = ["discover", "--data", str(data), "--features", "N", "--target", "loss", "--group", "g",
-            "--max-params", "4", "--backend", "none", "--budget-s", "12", "--proposer", "offline",
+            "--max-params", "4", "--backend", "none", "--budget-s", "24", "--proposer", "offline",
             "--run-dir", str(run_dir)]
     process = subprocess.Popen([sys.executable, "-c", "from sld.cli import main; main()", *args],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -12,18 +12,20 @@ from sld.agent.errors import AgentError
 from sld.agent.llm import LLMClient
 from sld.agent.replay_cache import ReplayCache
 from sld.agent.run import run_agent
+from sld.agent.rundir import RunDirectory
 from sld.agent.state import AgentConfig
-from sld.discovery import RunDirectory
 from sld.search.engine import EngineConfig
+from sld.search.stopping import StopPolicy
 from tests.agent.agent_data import JUNK_LAWS, TOY_LAW, toy_rows, toy_task
 from tests.agent.openai_server import OpenAIServer, RecordedRequest, ScriptedReply, error_reply, laws_json
 
 MakeLLM = Callable[..., LLMClient]
 
 
-def config(proposer: str, evolution_rounds: int = 0, **settings: object) -> AgentConfig:
-    engine = EngineConfig(budget_s=120, backend="none", evolution_rounds=evolution_rounds, n_starts=4)
-    return AgentConfig(engine=engine, proposer=proposer, **settings)  # type: ignore[arg-type]
+def config(proposer: str, evolution_rounds: int = 0, patience: int = 3, **settings: object) -> AgentConfig:
+    engine = EngineConfig(backend="none", evolution_rounds=evolution_rounds, n_starts=4)
+    stop = StopPolicy(budget_s=120, patience=patience)
+    return AgentConfig(engine=engine, stop=stop, proposer=proposer, **settings)  # type: ignore[arg-type]
 
 
 def test_offline_run_finds_the_law_and_reports_proposals(tmp_path: Path) -> None:
@@ -33,9 +35,9 @@ def test_offline_run_finds_the_law_and_reports_proposals(tmp_path: Path) -> None
 
     assert discovery.validation_r2 > 0.99
     summary = json.loads((tmp_path / "run" / "result.json").read_text())
-    assert summary["proposals"]["llm"] == 0
-    assert summary["proposals"]["offline"] == summary["candidates_evaluated"] > 0
-    assert set(summary["proposals_by_source"]) <= {"family", "evolution"}
+    assert "llm" not in summary["proposals"]
+    assert sum(summary["proposals"].values()) == summary["candidates_evaluated"] > 0
+    assert set(summary["proposals"]) <= {"family", "evolution"}
     assert summary["llm"]["calls"] == 0 and summary["proposer"] == "offline"
     assert summary["stopped"]["loss"]
     logged = (tmp_path / "run" / "candidates.jsonl").read_text().splitlines()
@@ -73,8 +75,8 @@ def test_llm_proposals_are_scored_and_broken_replies_rejected_with_reasons(
     # The rejections (with reasons) come back in the next prompt.
     second_prompt = openai_server.chat_requests[1].json["messages"][1]["content"]
     assert "N.__class__" in second_prompt and "attribute access is not allowed" in second_prompt
-    summary = discovery.summary()
-    assert summary["proposals"] == {"offline": 0, "llm": len(candidates)}
+    summary = discovery.summary().model_dump()
+    assert summary["proposals"] == {"llm": len(candidates)}
     llm = summary["llm"]
     assert llm["calls"] == 4 and llm["failures"] >= 1 and llm["tokens"]["total"] > 0  # type: ignore[index]
     assert llm["share_of_proposals"] == 1.0  # type: ignore[index]
@@ -93,8 +95,8 @@ def test_failing_endpoint_falls_back_to_offline(
 
     assert any(line.startswith("LLM endpoint failing; continuing offline") for line in lines)
     assert len(openai_server.chat_requests) == 3 and len(sleeps) == 2  # one call: first try and 2 retries
-    summary = discovery.summary()
-    assert summary["proposals"]["llm"] == 0 and summary["proposals"]["offline"] > 0  # type: ignore[index]
+    summary = discovery.summary().model_dump()
+    assert "llm" not in summary["proposals"] and summary["proposals"]["family"] > 0  # type: ignore[operator,index]
     assert summary["llm"]["status"] == "failing" and summary["llm"]["failures"] == 3  # type: ignore[index]
     assert discovery.validation_r2 > 0.99
 
@@ -118,7 +120,7 @@ def test_replay_cache_reproduces_a_run_with_the_server_stopped(
     assert trajectory(replayed) == trajectory(live)
     assert replayed.expression() == live.expression()
     assert replayed.llm_usage["calls"] == 2 and replayed.llm_usage["cached_calls"] == 2
-    assert replayed.summary()["llm"]["status"] == "active"  # type: ignore[index]
+    assert replayed.summary().llm["status"] == "active"
 
 
 def _by_round(request: RecordedRequest, replies: list[str]) -> ScriptedReply:

@@ -1,18 +1,20 @@
-"""Fixtures of the corpus tests: small SLDBench-shaped folders, a mock hub, and a local HTTP mirror of it."""
+"""Fixtures of the corpus tests: small SLDBench-shaped folders and a hub mirror served on 127.0.0.1.
+
+The mirror speaks what ``huggingface_hub.hf_hub_download`` asks of the hub: ``HEAD`` of a file's ``resolve`` URL
+(answered with the commit, ETag and size headers the library reads) and ``GET`` of its body.
+"""
 
 from __future__ import annotations
 
-import json
-import shutil
+import hashlib
+import itertools
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
-import httpx
 import pandas as pd
 import pytest
 
@@ -20,6 +22,7 @@ from sld.corpus import HubClient
 
 RESOLVE_PREFIX = "/datasets/pkuHaowei/sldbench/resolve/refs%2Fconvert%2Fparquet/"
 TASK = "parallel_scaling_law"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"  # the commit the mirror says refs/convert/parquet is at
 
 
 def parallel_frame(n: int = 6, *, offset: float = 0.0) -> pd.DataFrame:
@@ -56,39 +59,90 @@ def write_task() -> Callable[..., Path]:
     return write
 
 
+@dataclass(frozen=True)
+class Request:
+    """One request the mirror received: method, raw (still quoted) path and headers (names lower-case)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
 @dataclass
 class RecordingHub:
-    """A hub client on a scripted transport, and the requests it made."""
+    """A hub client pointed at a mirror on 127.0.0.1, and the requests the mirror received."""
 
     client: HubClient
-    requests: list[httpx.Request] = field(default_factory=list)
+    url: str
+    requests: list[Request] = field(default_factory=list)
+
+    def paths(self, method: str = "GET") -> list[str]:
+        """Return the paths of the requests with ``method``, in order."""
+        return [request.path for request in self.requests if request.method == method]
 
 
-Answer = dict[str, bytes] | Callable[[httpx.Request], httpx.Response]
+# Raw request path -> body (other paths get 404), or a function of the raw path -> (status, body).
+Answer = dict[str, bytes] | Callable[[str], tuple[int, bytes]]
+
+
+def _handler(answer: Answer, requests: list[Request]) -> type[BaseHTTPRequestHandler]:
+    def respond(path: str) -> tuple[int, bytes]:
+        if callable(answer):
+            return answer(path)
+        body = answer.get(path)
+        return (200, body) if body is not None else (404, b"not found")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:
+            self._answer(with_body=False)
+
+        def do_GET(self) -> None:
+            self._answer(with_body=True)
+
+        def _answer(self, *, with_body: bool) -> None:
+            requests.append(Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
+            status, body = respond(self.path)
+            self.send_response(status)
+            if status == 404:
+                # How the hub says a file is missing at an existing revision.
+                self.send_header("X-Error-Code", "EntryNotFound")
+            if status == 200:
+                self.send_header("X-Repo-Commit", COMMIT)
+                self.send_header("ETag", f'"{hashlib.sha256(body).hexdigest()}"')
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if with_body:
+                self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Keep the test output quiet."""
+
+    return Handler
 
 
 @pytest.fixture
-def make_hub() -> Callable[..., RecordingHub]:
-    """Return ``make(answer, **options)``: a HubClient whose requests are logged and answered by ``answer``.
-
-    ``answer`` maps raw request paths (still quoted) to bodies, others get 404; or it is a handler function.
-    """
+def make_hub(tmp_path: Path) -> Iterator[Callable[..., RecordingHub]]:
+    """Return ``make(answer, **options)``: a HubClient on its own mirror on 127.0.0.1 and its own cache."""
+    servers: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
+    counter = itertools.count()
 
     def make(answer: Answer, **options: Any) -> RecordingHub:
-        requests: list[httpx.Request] = []
+        requests: list[Request] = []
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(answer, requests))
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        options.setdefault("endpoint", url)
+        options.setdefault("cache_dir", tmp_path / f"hf-cache-{next(counter)}")
+        return RecordingHub(client=HubClient(**options), url=url, requests=requests)
 
-        def respond(request: httpx.Request) -> httpx.Response:
-            requests.append(request)
-            if callable(answer):
-                return answer(request)
-            body = answer.get(request.url.raw_path.decode())
-            return httpx.Response(200, content=body) if body is not None else httpx.Response(404)
-
-        options.setdefault("base_url", "http://hub.test")
-        client = HubClient(transport=httpx.MockTransport(respond), **options)
-        return RecordingHub(client=client, requests=requests)
-
-    return make
+    yield make
+    for server, thread in servers:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -100,71 +154,11 @@ def task_files() -> dict[str, bytes]:
     }
 
 
-@dataclass
-class LocalHub:
-    """A hub mirror served over real HTTP on 127.0.0.1."""
-
-    url: str
-    paths: list[str]
-
-
 @pytest.fixture
-def local_hub(tmp_path: Path, shared_sldbench: Path) -> Iterator[LocalHub]:
-    """Serve a copy of two shared tasks in the hub's URL layout, and the datasets server's /parquet list."""
-    mirror = tmp_path / "mirror"
-    for task in (TASK, "moe_scaling_law"):
-        for split in ("train", "test"):
-            target = mirror / task / split / "0000.parquet"
-            target.parent.mkdir(parents=True)
-            shutil.copyfile(shared_sldbench / task / f"{split}.parquet", target)
-    paths: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            paths.append(self.path)
-            parts = urlsplit(self.path)
-            if parts.path == "/parquet":
-                self._listing(parse_qs(parts.query).get("config", [""])[0])
-            elif parts.path.startswith(RESOLVE_PREFIX):
-                self._file(mirror / unquote(parts.path.removeprefix(RESOLVE_PREFIX)))
-            else:
-                self._send(404, b"not found", "text/plain")
-
-        def _listing(self, config: str) -> None:
-            host = f"http://{self.headers['Host']}"
-            files = [
-                {
-                    "config": config,
-                    "split": split,
-                    "url": f"{host}{RESOLVE_PREFIX}{config}/{split}/0000.parquet",
-                }
-                for split in ("train", "test")
-                if (mirror / config / split / "0000.parquet").is_file()
-            ]
-            self._send(200, json.dumps({"parquet_files": files}).encode(), "application/json")
-
-        def _file(self, path: Path) -> None:
-            if path.is_file():
-                self._send(200, path.read_bytes(), "application/octet-stream")
-            else:
-                self._send(404, b"not found", "text/plain")
-
-        def _send(self, status: int, body: bytes, kind: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            """Keep the test output quiet."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield LocalHub(url=f"http://127.0.0.1:{server.server_address[1]}", paths=paths)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+def mirror_files(shared_sldbench: Path) -> dict[str, bytes]:
+    """Two shared SLDBench tasks' files, at the raw paths the hub serves them under."""
+    return {
+        f"{RESOLVE_PREFIX}{task}/{split}/0000.parquet": (shared_sldbench / task / f"{split}.parquet").read_bytes()
+        for task in (TASK, "moe_scaling_law")
+        for split in ("train", "test")
+    }

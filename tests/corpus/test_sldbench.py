@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import httpx
 import pandas as pd
 import pytest
 
@@ -13,13 +12,15 @@ from sld.corpus import (
     load_sldbench,
 )
 
+from .conftest import COMMIT
+
 TASK = "parallel_scaling_law"
 
 
 @pytest.fixture
 def refusing_hub(make_hub):
     """A hub that answers 500 to everything; tests assert it was never asked."""
-    return make_hub(lambda request: httpx.Response(500))
+    return make_hub(lambda path: (500, b"refused"))
 
 
 def test_task_list_has_the_eight_benchmark_tasks():
@@ -98,12 +99,12 @@ def test_home_cache_is_found_without_settings(tmp_path, monkeypatch, write_task,
 def test_hub_is_last_and_its_files_are_cached(tmp_path, make_hub, task_files):
     hub = make_hub(task_files)
     first = load_sldbench(TASK, cache_dir=tmp_path / "cache", hub=hub.client)
-    assert first.source == f"hub:pkuHaowei/sldbench/{TASK}"
-    assert len(hub.requests) == 2
+    assert first.source == f"hub:pkuHaowei/sldbench/{TASK}@{COMMIT}"
+    assert len(hub.paths("GET")) == 2 and len(hub.requests) == 4  # a HEAD and a GET per split
     assert sorted(p.name for p in (tmp_path / "cache" / TASK).iterdir()) == ["test.parquet", "train.parquet"]
 
     second = load_sldbench(TASK, cache_dir=tmp_path / "cache", hub=hub.client)
-    assert len(hub.requests) == 2  # the second load makes no request
+    assert len(hub.requests) == 4  # the second load makes no request
     assert second.source == str(tmp_path / "cache" / TASK)
     pd.testing.assert_frame_equal(first.train, second.train)
     assert list(second.train.columns) == ["num_params", "parallel_size", "group", "loss"]

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from sld.corpus import SchemaError, validate_frame
+from sld.corpus import DataWarning, SchemaError, is_size_name, validate_frame
 
 
 def runs() -> pd.DataFrame:
@@ -162,3 +164,113 @@ def test_long_column_lists_are_shortened():
     message = error(frame, features=["c1"], targets=["loss"])
     assert "c19, ... (30 in all)" in message
     assert "c25" not in message
+
+
+def chinchilla(rows: int = 8) -> pd.DataFrame:
+    """``rows`` runs of the Chinchilla law (Hoffmann et al. 2022 constants), N and D growing together."""
+    N, D = np.geomspace(1e7, 1e9, rows), np.geomspace(1e9, 1e11, rows)[::-1]
+    return pd.DataFrame({"N": N, "D": D, "loss": 1.69 + 406.4 / N**0.34 + 410.7 / D**0.28})
+
+
+def training_error(frame: pd.DataFrame, **options) -> str:
+    """Return the message of the up-front training checks for ``frame``."""
+    return error(frame, training=True, **options)
+
+
+def test_nonpositive_size_by_name_names_row_value_and_the_flag():
+    frame = chinchilla().assign(N=lambda f: f.N.where(f.index != 2, -1e8))
+    message = training_error(frame)
+    assert "column 'N' is a size by its name" in message
+    assert "row 3 has -100000000.0" in message
+    assert "--allow-nonpositive N" in message
+
+
+def test_allow_nonpositive_lets_the_size_column_through():
+    frame = chinchilla().assign(N=lambda f: f.N.where(f.index != 2, 0.0))
+    out = validate_frame(frame, source="train.csv", features=["N", "D"], targets=["loss"], training=True,
+                         allow_nonpositive=["N"])
+    assert out["N"].iloc[2] == 0.0
+
+
+def test_nonpositive_value_in_a_scale_column_is_caught_by_the_data():
+    # 'x' is not a size by name; its positive values span a factor of 100, so the laws take powers of it.
+    frame = chinchilla().assign(x=np.r_[-1.0, np.geomspace(1, 100, 7)])
+    message = training_error(frame, features=["x", "D"])
+    assert "column 'x' is a scale (positive over more than a factor of 3 elsewhere)" in message
+    assert "row 1 has -1.0" in message
+
+
+def test_real_valued_columns_and_log_columns_may_be_negative():
+    frame = chinchilla().assign(log_flops=np.linspace(-2, 3, 8), shift=np.linspace(-1, 1, 8))
+    out = validate_frame(frame, source="train.csv", features=["log_flops", "shift"], targets=["loss"],
+                         training=True)
+    assert len(out) == 8
+
+
+def test_nonpositive_sizes_pass_without_the_training_checks():
+    frame = chinchilla().assign(N=lambda f: -f.N)
+    assert len(validate_frame(frame, source="test.csv", features=["N", "D"], targets=["loss"])) == 8
+
+
+def test_allow_nonpositive_must_name_a_feature():
+    message = training_error(chinchilla(), allow_nonpositive=["loss"])
+    assert "--allow-nonpositive names 'loss', not a feature (N, D)" in message
+
+
+def test_too_few_rows_for_the_budget_says_which_max_params_fits():
+    message = training_error(chinchilla(7), max_params=6)
+    assert "7 rows, but a budget of 6 constants needs at least 8" in message
+    assert "pass --max-params 5" in message
+
+
+def test_short_group_is_named_with_the_budget_that_fits_every_group():
+    frame = chinchilla(10).assign(model=["a"] * 6 + ["b"] * 4)
+    message = training_error(frame, group="model", max_params=4)
+    assert "group 'b' of column 'model' (first at row 7) has 4 rows" in message
+    assert "a budget of 4 constants per group needs at least 6" in message
+    assert "pass --max-params 2 (at most 2 constants fit 4 rows)" in message
+
+
+def test_a_single_row_fits_no_budget():
+    message = training_error(chinchilla(1), max_params=6)
+    assert "1 rows, but a budget of 6 constants needs at least 8" in message
+    assert "collect at least 3 rows for any search" in message
+
+
+def test_enough_rows_for_the_budget_pass():
+    assert len(validate_frame(chinchilla(8), source="train.csv", features=["N", "D"], targets=["loss"],
+                              max_params=6)) == 8
+
+
+def test_constant_feature_is_an_error():
+    message = training_error(chinchilla().assign(D=1e10))
+    assert message == (
+        "train.csv: feature 'D' has the same value 10000000000.0 in all 8 rows, so no law can learn how it "
+        "matters. Drop it from --features, or add rows where it varies."
+    )
+
+
+def test_value_far_from_the_median_warns_with_column_row_and_value():
+    frame = chinchilla().assign(D=lambda f: f.D.where(f.index != 4, 1e308))
+    with pytest.warns(DataWarning) as caught:
+        out = validate_frame(frame, source="train.csv", features=["N", "D"], targets=["loss"], training=True)
+    assert len(out) == 8 and len(caught) == 1
+    message = str(caught[0].message)
+    assert message.startswith("train.csv: column 'D' row 5 has 1e+308")
+    assert "orders of magnitude from the column's median" in message and "fix or drop the row" in message
+
+
+def test_values_within_six_decades_do_not_warn():
+    frame = chinchilla().assign(D=np.geomspace(1e6, 1e11, 8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        validate_frame(frame, source="train.csv", features=["N", "D"], targets=["loss"], training=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [("N", True), ("D", True), ("num_params", True), ("dense_parameter_count", True), ("numTokens", True),
+     ("data_size", True), ("log_flops", False), ("lr", False), ("proportion_domain_1", False), ("x", False)],
+)
+def test_size_names(name, size):
+    assert is_size_name(name) is size

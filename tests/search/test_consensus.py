@@ -2,9 +2,9 @@ import numpy as np
 
 from sld.search import parse_law
 from sld.search.candidates import Candidate
-from sld.search.consensus import consensus_choice, near_ties
+from sld.search.consensus import consensus_choice
 from sld.search.fitting import FitResult, GroupedFit
-from sld.search.selection import ProbeRegion
+from sld.search.selection import ProbeRegion, near_ties
 
 
 def _entry(text: str, params: list[float]) -> tuple[Candidate, object, GroupedFit]:

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-from sld.search import FitConfig, SplitArrays, clip_r2, evaluate_split, fitting, parse_law, score_predictions
+from sld.search import FitConfig, SplitArrays, clip_r2, fitting, parse_law, score_predictions, score_split
 
 
 def test_official_scores_on_a_hand_computed_example():
@@ -61,9 +61,9 @@ def _linear_split():
     return train, test
 
 
-def test_evaluate_split_fits_per_group_and_aligns_predictions_with_test_rows():
+def test_score_split_fits_per_group_and_aligns_predictions_with_test_rows():
     train, test = _linear_split()
-    evaluation = evaluate_split([parse_law("m*x + c", ["x"])], train, test)
+    evaluation = score_split([parse_law("m*x + c", ["x"])], train, test)
     assert not evaluation.scores.failed
     assert_allclose(evaluation.scores.r2, 1.0)
     assert evaluation.predictions.shape == (4, 1)
@@ -71,23 +71,23 @@ def test_evaluate_split_fits_per_group_and_aligns_predictions_with_test_rows():
     assert_allclose(evaluation.fits[0].fits["b"].params, [-1.0, 5.0], rtol=1e-9)
 
 
-def test_evaluate_split_with_two_targets():
+def test_score_split_with_two_targets():
     def two(split):
         return SplitArrays(split.X, np.column_stack([split.Y[:, 0], 3 * split.X[:, 0]]), split.groups)
 
     train, test = _linear_split()
     laws = [parse_law("m*x + c", ["x"]), parse_law("k*x", ["x"])]
-    evaluation = evaluate_split(laws, two(train), two(test))
+    evaluation = score_split(laws, two(train), two(test))
     assert evaluation.predictions.shape == (4, 2)
     assert_allclose(evaluation.scores.r2, 1.0)
     with pytest.raises(ValueError, match="one law per target"):
-        evaluate_split(laws[:1], two(train), two(test))
+        score_split(laws[:1], two(train), two(test))
 
 
 def test_a_test_group_without_train_rows_fails_with_its_name():
     train, test = _linear_split()
     test = SplitArrays(test.X, test.Y, np.array(["b", "a", "c", "b"]))
-    evaluation = evaluate_split([parse_law("m*x + c", ["x"])], train, test)
+    evaluation = score_split([parse_law("m*x + c", ["x"])], train, test)
     assert evaluation.scores.failed
     assert evaluation.scores.r2 == -math.inf
     assert "test groups without train rows: c" in evaluation.scores.message
@@ -97,7 +97,7 @@ def test_a_test_group_without_train_rows_fails_with_its_name():
 def test_non_finite_test_predictions_fail():
     train, test = _linear_split()
     test = SplitArrays(-test.X, test.Y, test.groups)
-    evaluation = evaluate_split([parse_law("m*sqrt(x) + c", ["x"])], train, test)
+    evaluation = score_split([parse_law("m*sqrt(x) + c", ["x"])], train, test)
     assert evaluation.scores.failed
     assert "not finite" in evaluation.scores.message
 
@@ -116,15 +116,15 @@ def test_no_test_row_ever_reaches_the_fitter(train_groups, test_groups, seed):
     sentinels = 1000.0 + np.arange(3 * n_test, dtype=float)
     test = SplitArrays(sentinels[: 2 * n_test].reshape(n_test, 2), sentinels[2 * n_test :], np.array(test_groups))
     seen = []
-    real_fit = fitting.fit_law
+    real_fit = fitting.fit_datasets  # every fit goes through it with the batched solver
 
-    def spy(law, X, y, **kwargs):
-        seen.append((np.array(X), np.array(y)))
-        return real_fit(law, X, y, **kwargs)
+    def spy(law, datasets, starts, **kwargs):
+        seen.extend((np.array(X), np.array(y)) for X, y in datasets)
+        return real_fit(law, datasets, starts, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(fitting, "fit_law", spy)
-        evaluate_split([parse_law("a*x + b*z", ["x", "z"])], train, test, config=FitConfig(n_starts=1))
+        patch.setattr(fitting, "fit_datasets", spy)
+        score_split([parse_law("a*x + b*z", ["x", "z"])], train, test, config=FitConfig(n_starts=1))
     assert seen or not set(test_groups) & set(train_groups)
     for X, y in seen:
         assert not np.isin(X, sentinels).any()

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from sld.search.candidates import Candidate, Problem, candidate_from_record, evaluate_proposal
-from sld.search.engine import SearchState, deduplicate, sharing_proposals
+from sld.search.engine import SearchState
 from sld.search.expressions import parse_law
-from sld.search.families import Proposal
 from sld.search.fitting import FitConfig
+from sld.search.proposals import Proposal, deduplicate, sharing_proposals
 from sld.search.selection import extrapolation_folds
 from sld.search.shared_fits import effective_params, fit_shared
 from sld.search.warm_fits import fit_groups_warm

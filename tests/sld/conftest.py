@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from sld.discovery import discover_task
+from sld.agent.run import run_agent
 from sld.search import SplitArrays
 from sld.tasks import generic_task, get_task
 from tests.sld.report_data import QUICK, FinishedRun, power_law_frame, write_sft_corpus
@@ -33,19 +33,19 @@ def user_run(tmp_path_factory: pytest.TempPathFactory) -> FinishedRun:
     task = generic_task(name="train", features=["N"], targets=["loss"], group="model", max_params=3)
     arrays = [SplitArrays(frame[["N"]].to_numpy(float), frame["loss"].to_numpy(float), frame["model"].to_numpy(str))
               for frame in (train, test)]
-    discover_task(task, arrays[0], arrays[1], QUICK, run_dir=root / "run",
-                  data_paths={"train": str(root / "train.csv"), "test": str(root / "test.csv")})
+    run_agent(task, arrays[0], arrays[1], QUICK, run_dir=root / "run",
+              data_paths={"train": str(root / "train.csv"), "test": str(root / "test.csv")})
     return FinishedRun(run_dir=root / "run", root=root)
 
 
 @pytest.fixture(scope="session")
 def sft_run(tmp_path_factory: pytest.TempPathFactory) -> FinishedRun:
     """Return a finished discovery on a synthetic sft_scaling_law corpus (with published anchors beside it)."""
-    from sld.benchmark import load_task_splits
+    from sld.tasks.data import load_task_splits
 
     root = tmp_path_factory.mktemp("sft_run")
     corpus = write_sft_corpus(root)
     task = get_task("sft_scaling_law")
     train, test = load_task_splits(task, corpus=corpus)
-    discover_task(task, train, test, QUICK, run_dir=root / "runs" / task.name)
+    run_agent(task, train, test, QUICK, run_dir=root / "runs" / task.name)
     return FinishedRun(run_dir=root / "runs" / task.name, root=root, corpus=corpus)

@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sld.agent.state import AgentConfig
 from sld.search.engine import EngineConfig
+from sld.search.stopping import StopPolicy
 
-QUICK = EngineConfig(budget_s=30, backend="none", evolution_rounds=0, n_starts=2)
+QUICK = AgentConfig(engine=EngineConfig(backend="none", evolution_rounds=0, n_starts=2), stop=StopPolicy(budget_s=30))
 SFT_GROUPS = ("('m-124M', 'flan')", "('m-124M', 'wiki')", "('m-774M', 'flan')")
 
 

@@ -200,3 +200,19 @@ def test_discover_console_script_is_sld_discover(monkeypatch):
     monkeypatch.setattr(main, "main", lambda args, prog_name: calls.append((args, prog_name)))
     discover_main(["--task", "sft"])
     assert calls == [(["discover", "--task", "sft"], "discover")]
+
+
+def test_bench_fit_speed_json_reports_both_solvers_and_ratios(shared_sldbench, tmp_path):
+    out = tmp_path / "speed.json"
+    result = run(
+        "bench", "--fit-speed", "--tasks", "parallel_scaling_law", "--fit-speed-laws", "1",
+        "--corpus", str(shared_sldbench), "--json", str(out),
+    )
+    assert result.exit_code == 0, result.output
+    task = json.loads(out.read_text())["tasks"]["parallel_scaling_law"]
+    assert set(task["solvers"]) == {"batched", "scipy"}
+    for speed in task["solvers"].values():
+        assert speed["candidates_per_s"] > 0 and speed["fits_per_s"] > 0 and len(speed["statuses"]) == 1
+    ratio = task["solvers"]["batched"]["candidates_per_s"] / task["solvers"]["scipy"]["candidates_per_s"]
+    assert task["candidates_ratio"] == pytest.approx(ratio, rel=1e-2)
+    assert "| parallel_scaling_law |" in result.output

@@ -38,3 +38,25 @@ def test_the_check_sees_a_broken_image(tmp_path: Path) -> None:
 
     assert any("image failed to load: missing figure" in error for error in result.errors)
     assert any("ERR_FILE_NOT_FOUND" in error for error in result.errors)
+
+
+def test_report_written_by_default_discover_shows_the_curves(tmp_path: Path) -> None:
+    # What a newcomer sees: `sld discover` with no arguments, then the page its last line names.
+    from click.testing import CliRunner
+
+    from sld.cli import main
+
+    assert CHROMIUM is not None
+    result = CliRunner().invoke(main, ["discover", "--budget-s", "4", "--backend", "none"])
+    assert result.exit_code == 0, result.output
+    html = tmp_path / result.stdout.strip().splitlines()[-1].removeprefix("report: ")
+    page_source = html.read_text()
+    assert 'alt="loss along tokens, per group"' in page_source  # the fitted curves, extrapolated part marked
+    shot = tmp_path / "discover.png"
+
+    page = load_page(CHROMIUM, html.as_uri(), shot, tmp_path / "profile")
+
+    # The page's own check logs "image failed to load: <alt>" for a figure that did not decode.
+    assert page.errors == []
+    image = imread(shot)
+    assert image.shape[1] == 1280 and image.shape[0] > 1500 and image[..., :3].std() > 0.05

@@ -1,6 +1,6 @@
 import pytest
 
-from sld.tasks import TaskDefinitionError, TaskNotFound, generic_task, get_task, list_tasks
+from sld.tasks import TaskDefinitionError, TaskNotFound, generic_task, get_task, list_tasks, parse_monotone
 from sld.tasks.task import Task
 
 BUDGETS = {
@@ -75,3 +75,58 @@ def test_lr_bsz_declares_its_hyperparameter_optima():
 def test_task_fields_must_name_features(field, value):
     with pytest.raises(ValueError, match=f"{field} names lr"):
         Task(name="t", features=("N",), targets=("y",), max_params=3, **{field: value})
+
+
+def test_generic_task_orders_by_several_axis_features_like_the_tasks_do():
+    import numpy as np
+
+    from sld.tasks.problems import scale_order
+
+    task = generic_task(name="mine", features=["N", "D", "lr"], targets=["loss"], extrapolation_axis="N, D")
+    assert task.extrapolation_axis == ("N", "D")
+    X = np.array([[1e8, 1e9, 1e-3], [1e7, 1e11, 1e-3], [1e9, 1e9, 1e-2]])
+    # By N * D: 1e17, 1e18, 1e18 (ties keep their positions under a stable sort).
+    assert list(np.argsort(scale_order(task, X), kind="stable")) == [0, 1, 2]
+
+
+def test_generic_task_declares_trends_and_optima():
+    task = generic_task(name="mine", features=["N", "lr"], targets=["loss"],
+                        monotone=parse_monotone(["loss:N=decreasing"], features=["N", "lr"], targets=["loss"]),
+                        optima=["lr"])
+    assert task.monotone == {"N": "decreasing"} and task.optima == ("lr",)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"extrapolation_axis": "N,Q"}, r"Extrapolation axis 'Q' \(--axis\) is not a feature; pick one of: N, D, lr"),
+        ({"extrapolation_axis": "N,N"}, "names a feature twice"),
+        ({"optima": ["lrr"]}, r"Optimum feature 'lrr' \(--optimum\) is not a feature; .* Did you mean 'lr'\?"),
+        ({"monotone": {"lr": "decreasing"}, "optima": ["lr"]}, "both monotone .* and with an optimum"),
+    ],
+)
+def test_generic_task_names_the_bad_axis_trend_or_optimum(kwargs, fragment):
+    with pytest.raises(TaskDefinitionError, match=fragment):
+        generic_task(name="mine", features=["N", "D", "lr"], targets=["loss"], **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        (["N:decreasing"], "does not parse; write TARGET:FEATURE=TREND, e.g. loss:N=decreasing"),
+        (["loss:N=down"], "trend 'down' is not one of increasing, decreasing"),
+        (["acc:N=decreasing"], "target 'acc' is not a target; pick one of: loss, err"),
+        (["loss:Q=decreasing"], "Trend feature 'Q' .* pick one of: N, D"),
+        (["N=decreasing", "err:N=increasing"], "both decreasing and increasing"),
+        (["loss:N=decreasing"], "for loss only; .* declare it for err too"),
+    ],
+)
+def test_parse_monotone_names_the_bad_value_and_the_choices(values, fragment):
+    with pytest.raises(TaskDefinitionError, match=fragment):
+        parse_monotone(values, features=["N", "D"], targets=["loss", "err"])
+
+
+def test_parse_monotone_without_a_target_holds_for_all():
+    trends = parse_monotone(["N=decreasing", "loss:D=increasing", "err:D=increasing"], features=["N", "D"],
+                            targets=["loss", "err"])
+    assert trends == {"N": "decreasing", "D": "increasing"}

@@ -119,14 +119,16 @@ def test_discovered_laws_come_first_best_first(
     run = tmp_path / "run"
     run.mkdir()
     # Written in N and D, as a discovery run on an (N, D) task would: read as params and tokens.
-    (run / "result.json").write_text(json.dumps({"law": {"expression": "L0 + a/N**p + b/D**p"}}))
+    (run / "result.json").write_text(json.dumps({"task": "toy", "law": {"expression": "L0 + a/N**p + b/D**p"}}))
     rows = [
-        {"id": 1, "expression": "c + d/params", "validation_r2": 0.5, "status": "ok"},
-        {"id": 2, "expression": "e + f/tokens**g", "validation_r2": 0.9, "status": "ok"},
-        {"id": 3, "expression": "broken(", "validation_r2": None, "status": "rejected"},
-        {"id": 4, "expression": "E2 + A2/params**a2 + B2/tokens**b2", "validation_r2": 0.95, "status": "ok"},
+        {"expression": "c + d/params", "validation_r2": 0.5, "status": "ok"},
+        {"expression": "e + f/tokens**g", "validation_r2": 0.9, "status": "ok"},
+        {"expression": "broken(", "validation_r2": None, "status": "rejected"},
+        {"expression": "E2 + A2/params**a2 + B2/tokens**b2", "validation_r2": 0.95, "status": "ok"},
     ]
-    (run / "candidates.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    lines = [json.dumps({"target": "loss", "source": "family", **row}) for row in rows]
+    # The last line was cut by a kill: the reader skips it.
+    (run / "candidates.jsonl").write_text("\n".join(lines) + '\n{"target": "loss", "expression": "Z + ')
     assert [text for text, _ in discovered_laws(run, top=3)] == [
         "L0 + a/N**p + b/D**p",
         "E2 + A2/params**a2 + B2/tokens**b2",

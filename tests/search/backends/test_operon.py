@@ -95,7 +95,8 @@ def test_bad_shapes_are_search_errors():
 
 def test_engine_starts_refits_from_the_values_operon_found():
     from sld.search.candidates import Problem
-    from sld.search.engine import EngineConfig, backend_proposals
+    from sld.search.engine import EngineConfig
+    from sld.search.proposals import backend_proposals
 
     problem = Problem(("N",), N[:, None], POWER_LAW, np.full(N.size, "g"), np.log(N), max_params=3)
     proposals = backend_proposals(problem, EngineConfig(backend="operon", backend_time_s=5, seed=0))

@@ -1,4 +1,6 @@
+import importlib
 import sys
+import time
 import types
 
 import numpy as np
@@ -12,17 +14,26 @@ from sld.search.backends import pysr as pysr_backend
 from sld.search.backends.base import InputTransform, make_proposal
 
 HINT = (
-    "PySR needs Julia; install it (https://julialang.org/install, e.g. juliaup) and `pip install sld[pysr]`, "
-    "or use --backend operon"
+    "PySR needs Julia; `pip install sld[pysr]` (PySR then installs Julia on first use; or install it yourself, "
+    "https://julialang.org/install, e.g. juliaup), or use --backend operon"
 )
 
 
 @pytest.fixture
-def no_julia(monkeypatch):
-    """Hide every way of finding Julia."""
-    monkeypatch.setattr(pysr_backend.shutil, "which", lambda name: None)
-    monkeypatch.delenv("PYTHON_JULIAPKG_EXE", raising=False)
-    monkeypatch.delenv("JULIA_BINDIR", raising=False)
+def installed_pysr(monkeypatch, tmp_path):
+    """Return ``install(source)``: put a package ``pysr`` whose ``__init__`` is ``source`` on every path."""
+
+    def install(source: str) -> None:
+        package = tmp_path / "site" / "pysr"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text(source)
+        monkeypatch.syspath_prepend(str(tmp_path / "site"))
+        monkeypatch.setenv("PYTHONPATH", str(tmp_path / "site"))  # for the subprocess that tries the import
+        importlib.invalidate_caches()
+
+    pysr_backend._import_problem.cache_clear()
+    yield install
+    pysr_backend._import_problem.cache_clear()
 
 
 @pytest.fixture
@@ -54,29 +65,48 @@ def fake_pysr(monkeypatch):
     module.PySRRegressor = PySRRegressor
     module.__version__ = "1.5.0"
     monkeypatch.setitem(sys.modules, "pysr", module)
-    monkeypatch.setattr(pysr_backend, "julia_available", lambda: True)
-    monkeypatch.setattr(pysr_backend, "pysr_installed", lambda: True)
+    monkeypatch.setattr(pysr_backend, "check_available", lambda: None)
     return calls
 
 
-def test_missing_julia_gives_the_install_hint(no_julia):
+def test_missing_pysr_package_gives_the_one_line_hint(monkeypatch):
+    monkeypatch.setattr(pysr_backend, "pysr_installed", lambda: False)
     with pytest.raises(BackendUnavailable) as info:
         get_backend("pysr")
     assert str(info.value) == HINT
 
 
-def test_missing_pysr_package_gives_the_install_hint(monkeypatch):
-    monkeypatch.setattr(pysr_backend, "julia_available", lambda: True)
-    monkeypatch.setattr(pysr_backend, "pysr_installed", lambda: False)
-    with pytest.raises(BackendUnavailable, match="pip install sld\\[pysr\\]"):
+def test_here_without_pysr_the_check_fails_with_the_hint():
+    if pysr_backend.pysr_installed():
+        pytest.skip("pysr is installed here")
+    with pytest.raises(BackendUnavailable) as info:
+        pysr_backend.check_available()
+    assert str(info.value) == HINT
+
+
+def test_failed_import_gives_the_hint_and_the_reason(installed_pysr):
+    installed_pysr("raise ImportError('juliacall could not install Julia: no network')\n")
+    with pytest.raises(BackendUnavailable) as info:
         get_backend("pysr")
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(HINT)
+    assert message.endswith("(`import pysr` failed: ImportError: juliacall could not install Julia: no network)")
 
 
-def test_julia_is_found_through_juliapkg_exe(no_julia, monkeypatch, tmp_path):
-    exe = tmp_path / "julia"
-    exe.write_text("")
-    monkeypatch.setenv("PYTHON_JULIAPKG_EXE", str(exe))
-    assert pysr_backend.julia_available()
+def test_import_that_hangs_is_cut_off_by_the_timeout(installed_pysr):
+    installed_pysr("import time\ntime.sleep(30)\n")
+    start = time.perf_counter()
+    with pytest.raises(BackendUnavailable, match=r"`import pysr` took more than 1 s"):
+        pysr_backend.check_available(timeout_s=1.0)
+    assert time.perf_counter() - start < 10
+
+
+def test_import_that_works_needs_no_julia_on_path(installed_pysr, monkeypatch):
+    installed_pysr("")
+    monkeypatch.setenv("PATH", "/nonexistent")  # no julia to be found: PySR would install its own
+    pysr_backend.check_available()
+    pysr_backend.check_available()  # the second check reuses the first answer
+    assert pysr_backend._import_problem.cache_info().hits == 1
 
 
 def test_equations_become_laws_with_constants():

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from sld.cli import main
-from sld.compare import compare_laws, resample_indices
-from sld.search import FitConfig, SplitArrays, parse_law
+from sld.search import ConstantSpec, FitConfig, SplitArrays, parse_law
+from sld.search.comparison import compare_laws, resample_indices
 from tests.sld.report_data import write_sft_corpus
 
 CONFIG = FitConfig(n_starts=3, seed=0)
@@ -57,7 +57,8 @@ def test_the_generating_law_beats_a_wrong_one_with_a_clear_paired_interval() -> 
 def test_few_groups_resample_rows_and_a_failed_law_gets_no_interval() -> None:
     train, test = power_law_splits(2)
     truth = parse_law("E + A * N**(-alpha)", ["N"])
-    broken = parse_law("log(c - N)", ["N"])  # undefined beyond c: no finite prediction of the test rows
+    # Undefined beyond c, which its bound keeps below the test rows: no finite prediction of them.
+    broken = parse_law("log(c - N)", ["N"], constants={"c": ConstantSpec("c", 0.0, 2e9)})
     comparison = compare_laws("toy", [("truth", [truth]), ("broken", [broken])], train, test, fit_config=CONFIG,
                               n_resamples=50)
     assert comparison.unit == "rows" and comparison.n_units == len(test.X)
@@ -87,6 +88,19 @@ def test_compare_cli_against_the_human_law(tmp_path: Path) -> None:
     assert re.search(r"^plain - human-derived: delta R\^2 [+-]\d\.\d{4}", result.stdout, re.M)
     saved = json.loads((tmp_path / "c.json").read_text())
     assert [law["name"] for law in saved["laws"]] == ["human-derived", "plain"]
+
+
+def test_compare_json_holds_null_not_nan_for_a_failed_law(tmp_path: Path) -> None:
+    corpus = write_sft_corpus(tmp_path)
+    out = tmp_path / "c.json"
+    result = CliRunner().invoke(main, [
+        "compare", "--task", "sft_scaling_law", "--corpus", str(corpus), "--starts", "2", "--resamples", "20",
+        "--law", "broken=log(c - sft_data_size)", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    saved = json.loads(text)
+    assert saved["laws"][1]["r2"] is None and saved["differences"][0]["delta_r2"] is None
 
 
 def test_compare_cli_needs_two_laws(tmp_path: Path) -> None:

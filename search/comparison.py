@@ -6,6 +6,8 @@ test rows with the official rule. The intervals come from resampling the test ro
 rows hold fewer than ``MIN_GROUPS`` groups. Each resample scores every law on the same rows, so the differences are
 paired: the interval of ``R^2(law) - R^2(reference)`` is much narrower than either law's own interval would suggest.
 
+The module takes arrays and laws and returns results (``sld compare`` is its command line).
+
 Example
 -------
 ``sld compare --task sft_scaling_law --law "A / (sft_data_size**alpha + B) + C" --law "E + A * sft_data_size**(-a)"``
@@ -21,7 +23,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from sld.search import FitConfig, Law, Scores, SplitArrays, evaluate_split, score_predictions
+from sld.search import FitConfig, Law, Scores, SplitArrays, score_predictions, score_split
 
 Unit = Literal["auto", "groups", "rows"]
 MIN_GROUPS = 5  # fewer test groups than this give too few distinct resamples; rows are resampled instead
@@ -118,10 +120,11 @@ class Comparison:
             "laws": [{"name": law.name, "expression": law.expression, "n_params": law.n_params,
                       "r2": number(law.scores.r2), "nmse": number(law.scores.nmse), "nmae": number(law.scores.nmae),
                       "failed": law.scores.failed, "message": law.scores.message,
-                      "r2_interval": None if law.r2_interval is None else list(law.r2_interval)}
+                      "r2_interval": None if law.r2_interval is None else [number(v) for v in law.r2_interval]}
                      for law in self.laws],
-            "differences": [{"name": d.name, "delta_r2": number(d.delta_r2), "interval": list(d.interval),
-                             "p_better": d.p_better} for d in self.differences],
+            "differences": [{"name": d.name, "delta_r2": number(d.delta_r2),
+                             "interval": [number(v) for v in d.interval], "p_better": number(d.p_better)}
+                            for d in self.differences],
         }
 
 
@@ -190,7 +193,7 @@ def compare_laws(
     n_groups = int(np.unique(test.groups).size)
     chosen: Literal["groups", "rows"] = ("groups" if n_groups >= MIN_GROUPS else "rows") if unit == "auto" else unit
     names = [name for name, _ in laws]
-    evaluations = [evaluate_split(list(per_target), train, test, config=fit_config) for _, per_target in laws]
+    evaluations = [score_split(list(per_target), train, test, config=fit_config) for _, per_target in laws]
     samples = resample_indices(test.groups, unit=chosen, n_resamples=n_resamples, seed=seed)
     ok = [not e.scores.failed and bool(np.all(np.isfinite(e.predictions))) for e in evaluations]
     r2 = np.full((len(samples), len(laws)), np.nan)

@@ -1,0 +1,162 @@
+"""Candidate pools: evaluate batches of proposals for one problem within a deadline, in-process or in processes.
+
+A pool is built from ``(problem, folds, config)`` by :func:`make_pool`, which picks the implementation named by
+``config.executor``; the discovery loop only sees the :class:`CandidatePool` interface (context-managed,
+``evaluate(proposals, deadline) -> list[Candidate]``). The local implementation runs in this process with
+``workers=1`` and in a :mod:`multiprocessing` pool otherwise; other executors (e.g. Ray) plug in by adding a
+case to :func:`make_pool`.
+
+Example
+-------
+>>> import time
+>>> import numpy as np
+>>> from sld.search.candidates import Problem
+>>> from sld.search.engine import EngineConfig, make_folds
+>>> from sld.search.proposals import Proposal
+>>> N = np.geomspace(1e6, 1e9, 12)
+>>> problem = Problem(("N",), N[:, None], 2 + 30 * N**-0.2, np.full(12, "g"), np.log(N), max_params=3)
+>>> config = EngineConfig(backend="none", n_starts=2)
+>>> with make_pool(problem, make_folds(problem, 0), config) as pool:
+...     [c.status for c in pool.evaluate([Proposal("E + A * (N / 1e8)**(-alpha)")], time.monotonic() + 60)]
+['ok']
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Sequence
+from multiprocessing.pool import Pool
+from typing import TYPE_CHECKING, Protocol
+
+from sld.search.candidates import Candidate, Problem, evaluate_proposal
+from sld.search.proposals import Proposal
+from sld.search.selection import Fold
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from sld.search.engine import EngineConfig
+
+
+class CandidatePool(Protocol):
+    """Evaluates batches of proposals of one problem; closing it releases its workers."""
+
+    def evaluate(self, proposals: Sequence[Proposal], deadline: float) -> list[Candidate]:
+        """Evaluate proposals until ``deadline`` (``time.monotonic()``); return the finished ones in order."""
+        ...
+
+    def __enter__(self) -> CandidatePool: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None: ...
+
+
+def evaluate_one(problem: Problem, folds: Sequence[Fold], config: EngineConfig, proposal: Proposal) -> Candidate:
+    """Fit and validate one proposal with the search's settings (what every pool runs per proposal)."""
+    candidate, _ = evaluate_proposal(
+        problem, proposal, list(folds), config=config.fit_config(), complexity_penalty=config.complexity_penalty
+    )
+    return candidate
+
+
+# Worker processes receive the problem once (pool initializer) instead of with every task.
+_WORKER_CONTEXT: dict[str, object] = {}
+
+
+def _init_worker(problem: Problem, folds: list[Fold], config: EngineConfig) -> None:
+    from threadpoolctl import threadpool_limits
+
+    # Each worker solves tiny systems; one BLAS thread per process avoids oversubscribing the cores.
+    threadpool_limits(limits=1, user_api="blas")
+    _WORKER_CONTEXT.update(problem=problem, folds=folds, config=config)
+
+
+def _evaluate_in_worker(index: int, proposal: Proposal) -> tuple[int, Candidate]:
+    from sld.search.engine import EngineConfig
+
+    problem, folds, config = (_WORKER_CONTEXT[name] for name in ("problem", "folds", "config"))
+    if not (isinstance(problem, Problem) and isinstance(config, EngineConfig) and isinstance(folds, list)):
+        raise RuntimeError("candidate pool worker used before its initializer ran")
+    return index, evaluate_one(problem, folds, config, proposal)
+
+
+class LocalPool:
+    """The local candidate pool: in this process with ``workers=1``, else a pool of worker processes.
+
+    The process pool is fed one proposal per idle worker (nothing waits in its queue), and when the deadline
+    passes with workers still busy the pool is terminated (and started again if more work comes), so a slow
+    candidate cannot carry a search past its budget.
+    """
+
+    def __init__(self, problem: Problem, folds: Sequence[Fold], config: EngineConfig) -> None:
+        self.problem, self.folds, self.config = problem, list(folds), config
+        self._processes: Pool | None = None
+
+    def __enter__(self) -> LocalPool:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker processes, if any (idle workers exit at once)."""
+        if self._processes is not None:
+            self._processes.terminate()
+            self._processes.join()
+            self._processes = None
+
+    def _workers(self) -> Pool:
+        if self._processes is None:
+            self._processes = Pool(
+                self.config.workers, initializer=_init_worker, initargs=(self.problem, self.folds, self.config)
+            )
+        return self._processes
+
+    def evaluate(self, proposals: Sequence[Proposal], deadline: float) -> list[Candidate]:
+        """Evaluate proposals in order until the deadline; finished ones come back in proposal order.
+
+        With one worker, the proposal being fitted when the deadline passes still finishes.
+        """
+        if self.config.workers <= 1:
+            results = []
+            for proposal in proposals:
+                if time.monotonic() > deadline:
+                    break
+                results.append(evaluate_one(self.problem, self.folds, self.config, proposal))
+            return results
+        done: queue.SimpleQueue[tuple[int, Candidate] | BaseException] = queue.SimpleQueue()
+        waiting = list(enumerate(proposals))[::-1]
+        running = 0
+        finished: dict[int, Candidate] = {}
+        while waiting or running:
+            while waiting and running < self.config.workers and time.monotonic() < deadline:
+                self._workers().apply_async(
+                    _evaluate_in_worker, waiting.pop(), callback=done.put, error_callback=done.put
+                )
+                running += 1
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not running:
+                break
+            try:
+                result = done.get(timeout=remaining)
+            except queue.Empty:
+                break
+            running -= 1
+            if isinstance(result, BaseException):
+                self.close()
+                raise result
+            finished[result[0]] = result[1]
+        if running:
+            self.close()  # the busy workers are stopped; a new pool starts if more work comes
+        return [finished[index] for index in sorted(finished)]
+
+
+def make_pool(problem: Problem, folds: Sequence[Fold], config: EngineConfig) -> CandidatePool:
+    """Return the candidate pool named by ``config.executor`` (``"local"``: :class:`LocalPool`)."""
+    if config.executor == "local":
+        return LocalPool(problem, folds, config)
+    raise ValueError(f"Unknown executor {config.executor!r}. Known: local.")

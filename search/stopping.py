@@ -1,0 +1,104 @@
+"""When a search stops: the one stop policy of every discovery (``sld discover``, ``sld bench``, the CI bench).
+
+The policy holds the whole run's time budget and how it is split across targets, the share of each target's time
+kept for the final refit, the patience (rounds without a better validation objective), the candidate cap and the
+round cap. The discovery loop asks :meth:`StopPolicy.stop_reason` after every round and
+:meth:`StopPolicy.target_deadline` once per target; nothing else decides when a search ends.
+
+Example
+-------
+>>> policy = StopPolicy(budget_s=100, patience=2, max_candidates=10)
+>>> policy.stop_reason(now=0.0, deadline=50.0, stale_rounds=0, candidates=10, rounds=1, proposer_finished=False)
+'candidate cap reached: 10 candidates'
+>>> policy.target_deadline(now=0.0, run_deadline=100.0, targets_left=2)
+45.0
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StopPolicy(BaseModel):
+    """The stop rules of a discovery run.
+
+    Attributes
+    ----------
+    budget_s : float, default 600
+        Wall-clock budget of the whole run; each target gets an even share of what is left when it starts.
+    refit_reserve : float, default 0.1
+        Share of each target's time kept for the final refit on all training rows, so the run ends within its
+        budget.
+    patience : int, default 3
+        A target stops after this many rounds in a row that evaluated candidates without a better validation
+        objective (rounds that evaluated nothing, e.g. with no symbolic-regression backend, do not count).
+    max_candidates : int, optional
+        Candidates evaluated per target at most. Unlike the wall clock, this cap gives the same result on a fast
+        or a busy machine (the quick CI benchmark relies on it).
+    max_rounds : int, optional
+        Rounds per target at most (default: until the proposers have nothing left, or another rule stops it).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    budget_s: float = Field(default=600.0, gt=0)
+    refit_reserve: float = Field(default=0.1, ge=0, lt=1)
+    patience: int = Field(default=3, ge=1)
+    max_candidates: int | None = Field(default=None, ge=1)
+    max_rounds: int | None = Field(default=None, ge=1)
+
+    def target_deadline(self, *, now: float, run_deadline: float, targets_left: int) -> float:
+        """Return when a target's search must end: its even share of the time left, less the refit reserve.
+
+        Parameters
+        ----------
+        now : float
+            Clock reading (``time.monotonic()``) when the target starts.
+        run_deadline : float
+            Clock reading at which the run's budget is spent.
+        targets_left : int
+            Targets not finished yet, this one included.
+        """
+        share = max(0.0, run_deadline - now) / max(targets_left, 1)
+        return now + (1.0 - self.refit_reserve) * share
+
+    def room(self, candidates: int) -> int | None:
+        """Return how many more candidates a target may evaluate (None: no cap)."""
+        return None if self.max_candidates is None else max(0, self.max_candidates - candidates)
+
+    def stop_reason(
+        self,
+        *,
+        now: float,
+        deadline: float,
+        stale_rounds: int,
+        candidates: int,
+        rounds: int,
+        proposer_finished: bool,
+    ) -> str | None:
+        """Return why a target's search stops after a round, or None to run another round.
+
+        Parameters
+        ----------
+        now, deadline : float
+            Clock reading and the target's deadline (:meth:`target_deadline`).
+        stale_rounds : int
+            Rounds in a row without improvement.
+        candidates : int
+            Candidates evaluated for the target so far.
+        rounds : int
+            Rounds run for the target so far.
+        proposer_finished : bool
+            Whether the proposers have nothing left to propose.
+        """
+        if now >= deadline:
+            return "time budget spent"
+        if self.max_candidates is not None and candidates >= self.max_candidates:
+            return f"candidate cap reached: {candidates} candidates"
+        if stale_rounds >= self.patience:
+            return f"converged: {stale_rounds} rounds without improvement"
+        if self.max_rounds is not None and rounds >= self.max_rounds:
+            return f"round cap reached: {rounds} rounds"
+        if proposer_finished:
+            return "nothing left to propose"
+        return None

@@ -1,0 +1,57 @@
+"""The local candidate pool: results in proposal order, busy workers stopped at the deadline."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import sld.search.pool as pool_module
+from sld.search.candidates import Candidate, Problem
+from sld.search.engine import EngineConfig, make_folds
+from sld.search.pool import LocalPool, make_pool
+from sld.search.proposals import Proposal
+
+
+def _problem() -> Problem:
+    N = np.geomspace(1e6, 1e10, 25)
+    return Problem(("N",), N[:, None], 1.7 + 400 * N**-0.3, np.full(N.size, "g"), np.log(N), max_params=6)
+
+
+def _slow_evaluate(problem: Problem, folds: object, config: object, proposal: Proposal) -> Candidate:
+    if proposal.expression.startswith("slow"):
+        time.sleep(30)
+    return Candidate(proposal.expression, source=proposal.source, status="ok", objective=0.1)
+
+
+def test_workers_busy_past_the_deadline_are_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pool_module, "evaluate_one", _slow_evaluate)  # forked workers inherit the patch
+    problem = _problem()
+    with make_pool(problem, make_folds(problem, 0), EngineConfig(workers=2, backend="none")) as pool:
+        started = time.monotonic()
+        results = pool.evaluate([Proposal("fast a"), Proposal("slow b"), Proposal("slow c")], started + 2)
+        assert time.monotonic() - started < 10
+        assert [c.expression for c in results] == ["fast a"]
+        # A later batch gets fresh workers.
+        again = pool.evaluate([Proposal("fast d"), Proposal("fast e")], time.monotonic() + 20)
+        assert [c.expression for c in again] == ["fast d", "fast e"]
+
+
+def test_in_process_and_worker_pools_give_the_same_candidates() -> None:
+    problem = _problem()
+    folds = make_folds(problem, 0)
+    proposals = [Proposal("E + A * (N / 1e8)**(-alpha)"), Proposal("A * (N / 1e8)**(-alpha)")]
+    deadline = time.monotonic() + 120
+    with LocalPool(problem, folds, EngineConfig(backend="none", n_starts=2)) as one:
+        alone = one.evaluate(proposals, deadline)
+    with LocalPool(problem, folds, EngineConfig(backend="none", n_starts=2, workers=2)) as two:
+        parallel = two.evaluate(proposals, deadline)
+    assert [(c.expression, c.objective) for c in alone] == [(c.expression, c.objective) for c in parallel]
+    assert alone[0].status == "ok"
+
+
+def test_an_unknown_executor_is_refused() -> None:
+    config = EngineConfig.model_construct(executor="ray")  # what the ray lane will add
+    with pytest.raises(ValueError, match=r"Unknown executor 'ray'\. Known: local"):
+        make_pool(_problem(), [], config)
