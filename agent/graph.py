@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sld.search.candidates import Problem, candidate_from_record
-from sld.search.engine import Evaluator, SearchOutcome, deduplicate, finalize, make_folds
+from sld.search.engine import Evaluator, SearchOutcome, deduplicate, finalize, make_evaluator, make_folds
 from sld.search.profile import DataProfile, profile_data
 from sld.search.selection import Fold
 from sld.tasks import Task
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from langgraph.runtime import Runtime
 
     from sld.discovery import RunDirectory
+    from sld.search.ray_pool import RayEvaluator
 
 Progress = Callable[[str], None]
 # A round only counts as an improvement when the best objective drops by more than this share.
@@ -113,7 +114,7 @@ class AgentContext:
     stack: ExitStack = field(default_factory=ExitStack)
     _profiles: dict[str, DataProfile] = field(default_factory=dict)
     _folds: dict[str, list[Fold]] = field(default_factory=dict)
-    _evaluators: dict[str, Evaluator] = field(default_factory=dict)
+    _evaluators: dict[str, Evaluator | RayEvaluator] = field(default_factory=dict)
     _target_deadlines: dict[str, float] = field(default_factory=dict)
     _logged_calls: int = 0
 
@@ -134,7 +135,7 @@ class AgentContext:
             self._folds[target] = make_folds(self.problems[target], self.config.engine.seed)
         return self._folds[target]
 
-    def evaluator(self, target: str, *, thorough: bool = False) -> Evaluator:
+    def evaluator(self, target: str, *, thorough: bool = False) -> Evaluator | RayEvaluator:
         """Return a target's evaluator (a process pool with ``workers > 1``), closed with the context.
 
         ``thorough`` evaluators (for LLM proposals) fit with ``llm_starts_factor`` times the multi-starts.
@@ -144,7 +145,7 @@ class AgentContext:
             engine = self.config.engine
             if thorough:
                 engine = engine.model_copy(update={"n_starts": engine.n_starts * self.config.llm_starts_factor})
-            evaluator = Evaluator(self.problems[target], self.folds(target), engine)
+            evaluator = make_evaluator(self.problems[target], self.folds(target), engine)
             self._evaluators[key] = self.stack.enter_context(evaluator)
         return self._evaluators[key]
 
@@ -231,6 +232,9 @@ def propose_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
                               llm_calls=state["llm_calls"], llm_status=state["llm_status"])  # type: ignore[arg-type]
     batch = ctx.proposer.propose(request)
     fresh = deduplicate(batch.proposals, search, problem.variables)
+    cap = ctx.config.engine.max_candidates
+    if cap is not None:  # the same cap as run_search's
+        fresh = fresh[: max(0, cap - len(search.candidates))]
     duplicates = sum(p.source == SOURCE_LLM for p in batch.proposals) - sum(p.source == SOURCE_LLM for p in fresh)
     seen = search.seen_texts()
     rejected: list[Record] = []
@@ -284,7 +288,8 @@ def evaluate_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
             todo.append(proposal_from_record(record))
     deadline = ctx.target_deadline(state)
     # Small batches of one kind, so each candidate reaches the run log soon after it is evaluated.
-    size = 1 if ctx.config.engine.workers == 1 else 2 * ctx.config.engine.workers
+    capacity = ctx.evaluator(target).capacity
+    size = 1 if capacity == 1 else 2 * capacity
     start = 0
     while start < len(todo) and time.monotonic() < deadline:
         thorough = todo[start].source == SOURCE_LLM
@@ -356,6 +361,8 @@ def reflect_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
     reason = None
     if time.monotonic() >= ctx.target_deadline(state):
         reason = "time budget spent"
+    elif (cap := ctx.config.engine.max_candidates) is not None and len(search_state(state, target).candidates) >= cap:
+        reason = f"candidate cap reached ({cap})"
     elif stale >= ctx.config.patience:
         reason = f"converged: {stale} rounds without improvement"
     elif ctx.proposer.finished(request):

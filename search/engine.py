@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,6 +40,9 @@ from sld.search.profile import DataProfile, profile_data
 from sld.search.selection import Fold, check_extrapolation, extrapolation_folds
 from sld.search.shared_fits import shared_identity
 from sld.search.warm_fits import fit_groups_warm, group_params
+
+if TYPE_CHECKING:
+    from sld.search.ray_pool import RayEvaluator
 
 
 class EngineConfig(BaseModel):
@@ -72,6 +75,11 @@ class EngineConfig(BaseModel):
     max_candidates : int, optional
         Stop after this many evaluated candidates per target. Unlike the wall-clock budget, this limit gives the
         same result on a fast or a busy machine (the quick CI benchmark relies on it).
+    executor : {"local", "ray"}
+        Where candidates are fitted: this machine (``workers`` processes) or a Ray cluster (one task per CPU of
+        the cluster, see ``search.ray_pool``). The answers are the same.
+    ray_address : str, optional
+        With ``executor="ray"``: the cluster to join (``auto``, ``HOST:PORT``, ``local``); ``None`` means ``auto``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -88,6 +96,8 @@ class EngineConfig(BaseModel):
     backend_time_s: float = Field(default=30.0, gt=0)
     max_candidates: int | None = Field(default=None, ge=1)
     near_tie: float = Field(default=0.1, ge=0)
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
 
     def fit_config(self) -> FitConfig:
         """Return the constant-fit settings this search uses."""
@@ -206,6 +216,8 @@ class Evaluator:
     def __init__(self, problem: Problem, folds: list[Fold], config: EngineConfig) -> None:
         self.problem, self.folds, self.config = problem, folds, config
         self._pool: ProcessPoolExecutor | None = None
+        # Candidates evaluated at once (callers size their batches by it).
+        self.capacity = config.workers
 
     def _workers(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -259,6 +271,15 @@ class Evaluator:
         if running:
             self._stop_workers()
         return [finished[index] for index in sorted(finished)]
+
+
+def make_evaluator(problem: Problem, folds: list[Fold], config: EngineConfig) -> Evaluator | RayEvaluator:
+    """Return the candidate evaluator ``config.executor`` names (a context manager; ``evaluate``, ``capacity``)."""
+    if config.executor == "ray":
+        from sld.search.ray_pool import RayEvaluator
+
+        return RayEvaluator(problem, folds, config)
+    return Evaluator(problem, folds, config)
 
 
 def make_folds(problem: Problem, seed: int) -> list[Fold]:
@@ -498,7 +519,7 @@ def run_search(
     profile = profile_data(problem.X, problem.y, problem.variables, problem.groups)
     folds = make_folds(problem, config.seed)
     last_round = 1 + config.evolution_rounds
-    with Evaluator(problem, folds, config) as evaluator:
+    with make_evaluator(problem, folds, config) as evaluator:
         while state.round <= last_round and time.monotonic() < deadline:
             proposals = offline_round(problem, state, config, profile)
             for proposer in extra_proposers:

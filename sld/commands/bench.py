@@ -14,7 +14,7 @@ import click
 
 from sld.anchors import HUMAN, SLDAGENT_GPT5, load_anchors
 from sld.benchmark import BenchResult, TaskScore, run_bench, score_human_task, score_sld_task
-from sld.commands.options import corpus_option, split_names
+from sld.commands.options import corpus_option, executor_options, split_names
 from sld.search import FitConfig
 from sld.search.engine import EngineConfig
 
@@ -66,6 +66,7 @@ def markdown_table(result: BenchResult, corpus: str | None) -> str:
 @click.option("--max-candidates", type=click.IntRange(min=1),
               help="With --method sld: stop each target's search after this many candidates (load-independent).")
 @click.option("--run-dir", type=click.Path(file_okay=False), help="With --method sld: keep each task's run here.")
+@executor_options
 @click.option("--markdown", type=click.Path(dir_okay=False), help="Also write the Markdown table here.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the result JSON here.")
 @click.option(
@@ -86,6 +87,8 @@ def command(
     backend: str,
     max_candidates: int | None,
     run_dir: str | None,
+    executor: str,
+    ray_address: str,
     markdown: str | None,
     json_path: str | None,
     report_dir: str | None,
@@ -101,6 +104,8 @@ def command(
         seed=seed,
         backend=backend,  # type: ignore[arg-type]
         max_candidates=max_candidates,
+        executor=executor,  # type: ignore[arg-type]
+        ray_address=ray_address,
     )
 
     def scorer(name: str) -> TaskScore:
@@ -115,6 +120,8 @@ def command(
         scorer,
         task_names=split_names(task_list) or None,
         progress=lambda line: click.echo(line, err=True),
+        executor=executor,  # type: ignore[arg-type]
+        ray_address=ray_address,
     )
     table = markdown_table(result, corpus)
     click.echo(table)

@@ -23,7 +23,7 @@ from sld.agent.replay_cache import ReplayCache
 from sld.agent.run import AgentDiscovery, run_agent
 from sld.agent.state import AgentConfig
 from sld.benchmark import load_task_splits, score_human_task
-from sld.commands.options import corpus_option, split_names
+from sld.commands.options import corpus_option, executor_options, split_names
 from sld.corpus import load_table, read_columns
 from sld.corpus.embedded import EMBEDDED_TASK
 from sld.discovery import TaskDiscovery, predict_task
@@ -96,6 +96,9 @@ def _user_task(data: str, features: str | None, target: str | None, group: str |
               "fitted when it runs out still finishes).")
 @click.option("--workers", default=1, show_default=True, help="Processes fitting candidates in parallel.")
 @click.option("--seed", default=0, show_default=True, help="Seed of every random choice.")
+@click.option("--max-candidates", type=click.IntRange(min=1),
+              help="Stop each target's search after this many candidates (load-independent).")
+@executor_options
 @click.option("--backend", type=click.Choice(["operon", "pysr", "none"]), default="operon", show_default=True,
               help="Symbolic-regression backend.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the summary JSON here.")
@@ -120,7 +123,8 @@ def command(task_name: str | None, corpus: str | None, data: str | None, feature
             predict: str | None, out: str | None, budget_s: float, workers: int, seed: int, backend: str,
             json_path: str | None, run_dir: str | None, resume: bool, proposer: str | None,
             llm_model: str | None, max_llm_calls: int | None, max_tokens: int | None, llm_cache: str | None,
-            offline_replay: bool) -> None:
+            offline_replay: bool, max_candidates: int | None = None, executor: str = "local",
+            ray_address: str = "auto") -> None:
     """Propose law forms, fit them per group, and choose the one that extrapolates best."""
     if task_name is not None and data is not None:
         raise click.UsageError("Pass either --task NAME or --data FILE, not both.")
@@ -133,7 +137,8 @@ def command(task_name: str | None, corpus: str | None, data: str | None, feature
     if kind != "offline" and not (endpoint_configured() or offline_replay):
         raise click.UsageError(f"--proposer {kind} needs an LLM endpoint: set OPENAI_BASE_URL (and OPENAI_API_KEY), "
                                "or replay a cache with --llm-cache PATH --offline-replay.")
-    engine = EngineConfig(budget_s=budget_s, workers=workers, seed=seed, backend=backend)  # type: ignore[arg-type]
+    engine = EngineConfig(budget_s=budget_s, workers=workers, seed=seed, backend=backend,  # type: ignore[arg-type]
+                          max_candidates=max_candidates, executor=executor, ray_address=ray_address)
     config = AgentConfig(engine=engine, proposer=kind)  # type: ignore[arg-type]
     progress = lambda line: click.echo(line, err=True)  # noqa: E731
     human_r2 = None

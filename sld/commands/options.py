@@ -23,3 +23,22 @@ def corpus_option(function: F) -> F:
 def split_names(value: str | None) -> tuple[str, ...]:
     """Split a comma-separated flag value into names, dropping blanks."""
     return tuple(name.strip() for name in (value or "").split(",") if name.strip())
+
+
+def executor_options(function: F) -> F:
+    """Add ``--executor local|ray`` and ``--ray-address ADDRESS`` (default ``$RAY_ADDRESS``, then ``auto``)."""
+    function = click.option(
+        "--ray-address",
+        envvar="RAY_ADDRESS",
+        default="auto",
+        show_default=True,
+        help="With --executor ray: the cluster (HOST:PORT of the head node, auto, or local to start one here); "
+        "$RAY_ADDRESS is used when set.",
+    )(function)
+    return click.option(
+        "--executor",
+        type=click.Choice(["local", "ray"]),
+        default="local",
+        show_default=True,
+        help="local: this machine; ray: a Ray cluster (pip install 'sld[ray]'), same answers.",
+    )(function)
