@@ -69,16 +69,21 @@ def _threads_option(function: click.decorators.FC) -> click.decorators.FC:
     )(function)
 
 
+def run_gpus(preset: Preset, device: Device) -> int:
+    """Return the GPUs each Ray task of a sweep reserves: the preset's (1 for ``gpu-small``), 1 for ``--device cuda``,
+    0 for ``--device cpu``."""
+    return 0 if device == "cpu" else max(preset.gpus_per_run, int(device == "cuda"))
+
+
 def _mapper(executor: str, ray_address: str, preset: Preset, device: Device) -> Mapper:
-    """Return where the runs train: here, or one Ray task each (one GPU each for a GPU preset, not on --device cpu)."""
+    """Return where the runs train: here, one after another, or one Ray task each."""
     from sld.corpus.proxy.sweep import map_in_process
 
     if executor == "local":
         return map_in_process
     from sld.cluster import ray_mapper
 
-    gpus = 0 if device == "cpu" else max(preset.gpus_per_run, int(device == "cuda"))
-    return ray_mapper(ray_address, num_gpus=gpus)
+    return ray_mapper(ray_address, num_gpus=run_gpus(preset, device))
 
 
 @click.group("proxy")
