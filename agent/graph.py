@@ -146,7 +146,8 @@ class AgentContext:
             if thorough:
                 engine = engine.model_copy(update={"n_starts": engine.n_starts * self.config.llm_starts_factor})
             evaluator = make_evaluator(self.problems[target], self.folds(target), engine)
-            self._evaluators[key] = self.stack.enter_context(evaluator)
+            self.stack.enter_context(evaluator)  # both evaluators enter as themselves
+            self._evaluators[key] = evaluator
         return self._evaluators[key]
 
     def target_deadline(self, state: AgentState) -> float:

@@ -138,7 +138,8 @@ def command(task_name: str | None, corpus: str | None, data: str | None, feature
         raise click.UsageError(f"--proposer {kind} needs an LLM endpoint: set OPENAI_BASE_URL (and OPENAI_API_KEY), "
                                "or replay a cache with --llm-cache PATH --offline-replay.")
     engine = EngineConfig(budget_s=budget_s, workers=workers, seed=seed, backend=backend,  # type: ignore[arg-type]
-                          max_candidates=max_candidates, executor=executor, ray_address=ray_address)
+                          max_candidates=max_candidates, executor=executor,  # type: ignore[arg-type]
+                          ray_address=ray_address)
     config = AgentConfig(engine=engine, proposer=kind)  # type: ignore[arg-type]
     progress = lambda line: click.echo(line, err=True)  # noqa: E731
     human_r2 = None

@@ -70,8 +70,10 @@ def _threads_option(function: click.decorators.FC) -> click.decorators.FC:
 
 
 def run_gpus(preset: Preset, device: Device) -> int:
-    """Return the GPUs each Ray task of a sweep reserves: the preset's (1 for ``gpu-small``), 1 for ``--device cuda``,
-    0 for ``--device cpu``."""
+    """Return the GPUs each Ray task of a sweep reserves.
+
+    The preset's (1 for ``gpu-small``), at least 1 with ``--device cuda``, none with ``--device cpu``.
+    """
     return 0 if device == "cpu" else max(preset.gpus_per_run, int(device == "cuda"))
 
 

@@ -83,4 +83,5 @@ def test_import_sld_does_not_import_ray() -> None:
     import subprocess
 
     code = "import sys, sld, sld.cli, sld.search.engine, sld.agent.graph; print('ray' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
