@@ -125,7 +125,10 @@ def test_killed_ray_sweep_resumes_without_losing_a_finished_run(tmp_path: Path, 
     first.wait()
     finished = {path.name: path.read_text() for path in rows.glob("*.json")}
 
-    resumed = subprocess.run(_sweep(out, address), capture_output=True, text=True, timeout=300)
+    # The rerun finds the cluster through RAY_ADDRESS (the flag's default), as a job on a cluster would.
+    again = [arg for arg in _sweep(out, address) if arg not in ("--ray-address", address)]
+    env = {**os.environ, "RAY_ADDRESS": address}
+    resumed = subprocess.run(again, capture_output=True, text=True, timeout=300, env=env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"{len(finished)} of 2 runs already" in resumed.stderr
     for name, text in finished.items():  # not trained again: the row, its finish time too, is unchanged
