@@ -136,7 +136,7 @@ class AgentContext:
         return self._folds[target]
 
     def evaluator(self, target: str, *, thorough: bool = False) -> Evaluator | RayEvaluator:
-        """Return a target's evaluator (a process pool with ``workers > 1``), closed with the context.
+        """Return a target's evaluator (a process pool with ``workers > 1``, or Ray tasks), closed with the context.
 
         ``thorough`` evaluators (for LLM proposals) fit with ``llm_starts_factor`` times the multi-starts.
         """

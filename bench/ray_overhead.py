@@ -42,7 +42,9 @@ def main() -> None:
             done = evaluator.evaluate(proposals, time.monotonic() + 600)
             wall = (time.perf_counter() - started) / len(done) * 1e3
             fit = float(np.mean([candidate.seconds for candidate in done])) * 1e3
-            lines.append(f"{executor}: {wall:.1f} ms/candidate wall, {fit:.1f} ms evaluating, {wall - fit:.1f} ms added")
+            lines.append(
+                f"{executor}: {wall:.1f} ms/candidate wall, {fit:.1f} ms evaluating, {wall - fit:.1f} ms added"
+            )
     print("; ".join(lines) + f" ({args.candidates} candidates)")
 
 

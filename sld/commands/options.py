@@ -40,5 +40,6 @@ def executor_options(function: F) -> F:
         type=click.Choice(["local", "ray"]),
         default="local",
         show_default=True,
-        help="local: this machine; ray: a Ray cluster (pip install 'sld[ray]'), same answers.",
+        help="local: this machine (--workers processes); ray: a Ray cluster, one candidate per cluster CPU "
+        "(pip install 'sld[ray]'). Same answers.",
     )(function)
