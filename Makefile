@@ -6,7 +6,7 @@ export SLD_CORPUS
 .PHONY: install test lint typecheck-tree bench bench-quick ci-bench ci-gate ci-baseline
 
 install:
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,ray]'
 
 test: install lint
 	$(PY) -m pytest -q -m "not slow and not gpu"

@@ -291,7 +291,8 @@ def evaluate_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
             todo.append(proposal_from_record(record))
     deadline = ctx.target_deadline(state)
     # Small batches of one kind, so each candidate reaches the run log soon after it is evaluated.
-    size = 1 if ctx.config.engine.workers == 1 else 2 * ctx.config.engine.workers
+    capacity = ctx.pool(target).capacity
+    size = 1 if capacity == 1 else 2 * capacity
     start = 0
     while start < len(todo) and time.monotonic() < deadline:
         thorough = todo[start].source == SOURCE_LLM

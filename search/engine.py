@@ -53,8 +53,6 @@ class EngineConfig(BaseModel):
     ----------
     workers : int
         Processes evaluating candidates in parallel (1: in this process).
-    executor : {"local"}
-        Which candidate pool evaluates them (:func:`sld.search.pool.make_pool`).
     seed : int
         Seed of every random choice (fits, folds, evolution, symbolic regression).
     n_starts : int
@@ -73,12 +71,18 @@ class EngineConfig(BaseModel):
         Candidates within this relative margin of the best objective (or within one standard error of its fold
         errors) are near-ties; among them the final choice prefers literature families, then the objective (see
         :func:`sld.search.selection.preferred`).
+    executor : {"local", "ray"}
+        Where candidates are fitted: this machine (``workers`` processes) or a Ray cluster (one task per CPU of
+        the cluster, see ``search.ray_pool``). The answers are the same (``search.pool.make_pool`` picks it).
+    ray_address : str, optional
+        With ``executor="ray"``: the cluster to join (``auto``, ``HOST:PORT``, ``local``); ``None`` means ``auto``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     workers: int = Field(default=1, ge=1)
-    executor: Literal["local"] = "local"
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
     seed: int = 0
     n_starts: int = Field(default=6, ge=1)
     backend: Literal["operon", "pysr", "none"] = "operon"

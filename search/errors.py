@@ -26,3 +26,7 @@ class ExpressionError(SearchError):
         else:
             shown = text if len(text) <= 80 else text[:77] + "..."
             super().__init__(f"cannot use law {shown!r}: {reason}")
+
+
+class ClusterUnavailable(SearchError):  # noqa: N818 (a state, like the architecture's BackendUnavailable)
+    """``--executor ray`` could not reach a Ray cluster (Ray missing, or no cluster at the address)."""

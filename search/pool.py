@@ -3,8 +3,8 @@
 A pool is built from ``(problem, folds, config)`` by :func:`make_pool`, which picks the implementation named by
 ``config.executor``; the discovery loop only sees the :class:`CandidatePool` interface (context-managed,
 ``evaluate(proposals, deadline) -> list[Candidate]``). The local implementation runs in this process with
-``workers=1`` and in a :mod:`multiprocessing` pool otherwise; other executors (e.g. Ray) plug in by adding a
-case to :func:`make_pool`.
+``workers=1`` and in a :mod:`multiprocessing` pool otherwise; the Ray implementation (``search/ray_pool.py``)
+runs candidates as Ray tasks on a cluster.
 
 Example
 -------
@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 class CandidatePool(Protocol):
     """Evaluates batches of proposals of one problem; closing it releases its workers."""
+
+    # Candidates evaluated at once (the loop sizes its batches by it).
+    capacity: int
 
     def evaluate(self, proposals: Sequence[Proposal], deadline: float) -> list[Candidate]:
         """Evaluate proposals until ``deadline`` (``time.monotonic()``); return the finished ones in order."""
@@ -93,6 +96,7 @@ class LocalPool:
     def __init__(self, problem: Problem, folds: Sequence[Fold], config: EngineConfig) -> None:
         self.problem, self.folds, self.config = problem, list(folds), config
         self._processes: Pool | None = None
+        self.capacity = config.workers
 
     def __enter__(self) -> LocalPool:
         return self
@@ -156,7 +160,11 @@ class LocalPool:
 
 
 def make_pool(problem: Problem, folds: Sequence[Fold], config: EngineConfig) -> CandidatePool:
-    """Return the candidate pool named by ``config.executor`` (``"local"``: :class:`LocalPool`)."""
+    """Return the candidate pool named by ``config.executor``: :class:`LocalPool`, or a Ray cluster's pool."""
     if config.executor == "local":
         return LocalPool(problem, folds, config)
-    raise ValueError(f"Unknown executor {config.executor!r}. Known: local.")
+    if config.executor == "ray":
+        from sld.search.ray_pool import RayPool
+
+        return RayPool(problem, list(folds), config)
+    raise ValueError(f"Unknown executor {config.executor!r}. Known: local, ray.")

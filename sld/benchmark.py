@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -135,12 +135,18 @@ def score_human_task(task_name: str, *, corpus: str | Path | None = None, fit_co
 TaskScorer = Callable[[str], TaskScore]
 
 
+def _score_task(scorer: TaskScorer, name: str) -> TaskScore:
+    return scorer(name)
+
+
 def run_bench(
     method: str,
     scorer: TaskScorer,
     *,
     task_names: Sequence[str] | None = None,
     progress: Callable[[str], None] = lambda message: None,
+    executor: Literal["local", "ray"] = "local",
+    ray_address: str | None = None,
 ) -> BenchResult:
     """Run ``scorer`` on each task and collect the results.
 
@@ -154,13 +160,31 @@ def run_bench(
         Defaults to the 8 SLDBench tasks.
     progress : callable
         Receives one line per task (the CLI prints it on stderr).
+    executor : {"local", "ray"}, default "local"
+        ``ray``: every task is one Ray task (all at once; see :func:`sld.cluster.map_on_ray`).
+    ray_address : str, optional
+        With ``executor="ray"``: the cluster to join.
     """
     names = list(task_names) if task_names else [task.name for task in list_tasks()]
-    results: dict[str, TaskScore] = {}
-    for name in names:
-        progress(f"{method}: {name} ...")
-        results[name] = scorer(name)
-        progress(f"{method}: {name} R^2 {results[name].r2:.4f} ({results[name].seconds:.1f} s)")
+
+    def one_after_another() -> Iterator[tuple[int, TaskScore]]:
+        for index, name in enumerate(names):
+            progress(f"{method}: {name} ...")
+            yield index, _score_task(scorer, name)
+
+    if executor == "ray":
+        from sld.cluster import map_on_ray
+
+        progress(f"{method}: {len(names)} tasks on Ray ...")
+        scored = map_on_ray(_score_task, scorer, names, address=ray_address)
+    else:
+        scored = one_after_another()
+    finished: dict[str, TaskScore] = {}
+    for index, score in scored:
+        name = names[index]
+        finished[name] = score
+        progress(f"{method}: {name} R^2 {score.r2:.4f} ({score.seconds:.1f} s)")
+    results = {name: finished[name] for name in names}
     mean = float(np.mean([clip_r2(score.r2) for score in results.values()])) if results else float("nan")
     return BenchResult(method=method, tasks=results, mean_r2=round(mean, 6))
 

@@ -34,6 +34,8 @@ from sld.corpus.proxy.sweep import (
     EXPERIMENTS_FILE,
     FEATURES,
     TARGET,
+    Mapper,
+    map_in_process,
     read_experiments,
     read_manifest,
     train_runs,
@@ -219,6 +221,7 @@ def validate_sweep(
     corpus: TextCorpus | None = None,
     trainer: Trainer = train_run,
     log: Log | None = None,
+    mapper: Mapper = map_in_process,
 ) -> dict[str, Any]:
     """Fit laws on a sweep, pre-register their predictions for larger runs, train those, score the laws.
 
@@ -243,6 +246,8 @@ def validate_sweep(
         Trains one run; tests inject a fake.
     log : callable, optional
         Receives one-line progress messages.
+    mapper : Mapper, default :func:`~sld.corpus.proxy.sweep.map_in_process`
+        Where the validation runs train (e.g. one Ray task each; see ``sld.cluster.ray_mapper``).
 
     Returns
     -------
@@ -306,6 +311,7 @@ def validate_sweep(
         device=device,
         trainer=trainer,
         log=say,
+        mapper=mapper,
     )
     observed_by_id = dict(zip(trained["run_id"], trained[TARGET].astype(float), strict=True))
     observed = np.array([observed_by_id[run_key(model, train)] for model, train in runs])

@@ -44,6 +44,8 @@ class Preset:
         Candidates costing more than this (``6 N D``) are left out.
     n_validation : int
         How many candidates ``sld validate`` trains by default.
+    gpus_per_run : int
+        GPUs each run reserves when the runs go to a Ray cluster (``--executor ray``); 0 trains on CPUs.
     description : str
         One line for ``--help``.
 
@@ -61,6 +63,7 @@ class Preset:
     validation_tokens: tuple[int, ...] = ()
     validation_max_flops: float = float("inf")
     n_validation: int = 2
+    gpus_per_run: int = 0
     description: str = ""
 
     def train_config(self, tokens: int, *, lr: float, batch_size: int, seed: int) -> TrainConfig:
@@ -143,6 +146,7 @@ def _gpu_small() -> Preset:
         validation_tokens=(2**26,),
         validation_max_flops=2.0 * largest,
         n_validation=2,
+        gpus_per_run=1,
     )
 
 

@@ -2,8 +2,9 @@
 
     sld proxy sweep --preset cpu-tiny --out runs/cpu-tiny
 
-``OUT/experiments.parquet`` gets one row per finished run (columns :data:`COLUMNS`), rewritten atomically
-after each run; a restarted sweep skips the runs whose ``run_id`` is already there. ``OUT/sweep.json``
+Each finished run writes its row to ``OUT/experiments.runs/<run_id>.json``; one merge, at the start and end of
+a sweep, adds the rows to ``OUT/experiments.parquet`` (columns :data:`COLUMNS`). A restarted sweep skips the runs
+recorded in either; runs may train in parallel (``--executor ray``, one GPU each for a GPU preset). ``OUT/sweep.json``
 records the preset, the data hash, the code version and package versions; a folder holding another preset's
 sweep is refused rather than mixed.
 """
@@ -17,11 +18,11 @@ import json
 import os
 import platform
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pandas as pd
 
@@ -194,6 +195,87 @@ def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
+S = TypeVar("S")
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Mapper(Protocol):
+    """Runs ``fn(shared, item)`` for every item and yields ``(index, result)`` as each finishes.
+
+    :func:`map_in_process` is the default; ``sld.cluster.ray_mapper`` runs each item as a Ray task.
+    """
+
+    def __call__(self, fn: Callable[[S, T], R], shared: S, items: Sequence[T], /) -> Iterator[tuple[int, R]]:
+        """Yield ``(index, fn(shared, items[index]))`` for every item, in finishing order."""
+        ...
+
+
+def map_in_process(fn: Callable[[S, T], R], shared: S, items: Sequence[T], /) -> Iterator[tuple[int, R]]:
+    """Run ``fn(shared, item)`` for every item here, one after another (the default :class:`Mapper`)."""
+    for index, item in enumerate(items):
+        yield index, fn(shared, item)
+
+
+@dataclasses.dataclass(frozen=True)
+class _SweepJob:
+    """What every run of one ``train_runs`` call shares (shipped once to a cluster's object store)."""
+
+    group: str
+    corpus: TextCorpus
+    device: Device
+    trainer: Trainer
+    log: Log
+
+
+def _train_one(job: _SweepJob, run: Run) -> dict[str, Any]:
+    """Train one run and return its experiments row (runs in this process or in a Ray worker)."""
+    model, train = run
+    train = dataclasses.replace(train, device=job.device)
+    prefix = run_key(model, train)
+    job.log(f"{prefix}: N={model.non_embedding_params:,} D={train.tokens:,}")
+    result = job.trainer(model, train, job.corpus, progress=_prefixed(job.log, prefix))
+    return experiment_row(job.group, model, train, result, job.corpus)
+
+
+def run_rows_dir(path: str | Path) -> Path:
+    """Return the folder of per-run rows of the experiments table at ``path`` (``experiments.runs/``)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.runs")
+
+
+def _write_run_row(row: dict[str, Any], folder: Path) -> None:
+    """Write one finished run's row as ``<run_id>.json`` (atomically: a killed sweep leaves no half file)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{row['run_id']}.json"
+    tmp = folder / f".{target.name}.tmp"
+    tmp.write_text(json.dumps(row) + "\n")
+    os.replace(tmp, target)
+
+
+def merge_runs(path: str | Path, *, order: Sequence[str] = ()) -> pd.DataFrame:
+    """Add the per-run rows not yet in the experiments table at ``path`` to it; return the whole table.
+
+    The one writer of the table: runs (here or on a cluster) only write their own row file, and this merge,
+    at the start and the end of a sweep, appends the new rows in ``order`` (run ids; others after, by id).
+    The table is rewritten (atomically) only when there is something new.
+    """
+    path = Path(path)
+    table = pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=list(COLUMNS))
+    done = set(table["run_id"])
+    folder = run_rows_dir(path)
+    rows = [json.loads(file.read_text()) for file in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    new = [row for row in rows if row["run_id"] not in done]
+    if not new:
+        return table
+    rank = {run_id: index for index, run_id in enumerate(order)}
+    new.sort(key=lambda row: (rank.get(row["run_id"], len(rank)), row["run_id"]))
+    frame = pd.DataFrame(new, columns=list(COLUMNS))
+    table = frame if table.empty else pd.concat([table, frame], ignore_index=True)
+    _write_atomic(table, path)
+    return table
+
+
 def train_runs(
     runs: Sequence[Run],
     path: str | Path,
@@ -203,15 +285,18 @@ def train_runs(
     device: Device = "auto",
     trainer: Trainer = train_run,
     log: Log | None = None,
+    mapper: Mapper = map_in_process,
 ) -> pd.DataFrame:
-    """Train the runs not yet in ``path`` and append each one's row to it as soon as it finishes.
+    """Train the runs not yet recorded at ``path``, each writing its own row file, then merge them into ``path``.
 
     Parameters
     ----------
     runs : sequence of (ModelConfig, TrainConfig)
-        The runs, in the order to train them.
+        The runs, in the order to train them (and of their rows in the table).
     path : str or Path
-        The experiments parquet file; created when absent.
+        The experiments parquet file; created when absent. Each finished run's row is first written to
+        ``<stem>.runs/<run_id>.json`` beside it (see :func:`merge_runs`), so runs trained in parallel never
+        rewrite a shared table, and a killed sweep resumes without training its finished runs again.
     group : str
         Written to the ``group`` column.
     corpus : TextCorpus
@@ -222,6 +307,8 @@ def train_runs(
         Trains one run; tests inject a fake.
     log : callable, optional
         Receives one-line progress messages.
+    mapper : Mapper, default :func:`map_in_process`
+        Where the runs train: here, one after another, or e.g. one Ray task each (``sld.cluster.ray_mapper``).
 
     Returns
     -------
@@ -231,27 +318,24 @@ def train_runs(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=list(COLUMNS))
+    order = [run_key(model, train) for model, train in runs]
+    table = merge_runs(path, order=order)  # rows of runs a killed sweep finished
     done = set(table["run_id"])
     say = log or (lambda _message: None)
-    todo = [(model, train) for model, train in runs if run_key(model, train) not in done]
+    todo = [run for run, key in zip(runs, order, strict=True) if key not in done]
     if len(todo) < len(runs):
         say(f"{len(runs) - len(todo)} of {len(runs)} runs already in {path}; skipping them")
-    for index, (model, train) in enumerate(todo, start=1):
-        key = run_key(model, train)
-        train = dataclasses.replace(train, device=device)
-        prefix = f"[{index}/{len(todo)}] {key}"
-        say(f"{prefix}: N={model.non_embedding_params:,} D={train.tokens:,}")
-        result = trainer(model, train, corpus, progress=_prefixed(say, prefix))
-        row = experiment_row(group, model, train, result, corpus)
-        frame = pd.DataFrame([row], columns=list(COLUMNS))
-        table = frame if table.empty else pd.concat([table, frame], ignore_index=True)
-        _write_atomic(table, path)
+    if not todo:
+        return table
+    folder = run_rows_dir(path)
+    job = _SweepJob(group=group, corpus=corpus, device=device, trainer=trainer, log=say)
+    for finished, (_, row) in enumerate(mapper(_train_one, job, todo), start=1):
+        _write_run_row(row, folder)
         say(
-            f"{prefix}: loss {result.val_loss:.4f} in {result.wall_time_s:.1f}s "
-            f"({result.tokens_per_s:,.0f} tokens/s on {result.device})"
+            f"[{finished}/{len(todo)}] {row['run_id']}: loss {row['loss']:.4f} in {row['wall_time_s']:.1f}s "
+            f"({row['tokens_per_s']:,.0f} tokens/s on {row['device']})"
         )
-    return table
+    return merge_runs(path, order=order)
 
 
 def _manifest(preset: Preset, corpus: TextCorpus, device: Device) -> dict[str, Any]:
@@ -307,6 +391,8 @@ def run_sweep(
     corpus: TextCorpus | None = None,
     trainer: Trainer = train_run,
     log: Log | None = None,
+    mapper: Mapper = map_in_process,
+    max_runs: int | None = None,
 ) -> pd.DataFrame:
     """Train ``preset``'s grid into ``out_dir``, skipping runs that are already recorded there.
 
@@ -324,6 +410,10 @@ def run_sweep(
         Trains one run.
     log : callable, optional
         Receives one-line progress messages.
+    mapper : Mapper, default :func:`map_in_process`
+        Where the runs train (see :func:`train_runs`).
+    max_runs : int, optional
+        Train only the grid's ``max_runs`` cheapest runs (a first look, or a check of a cluster).
 
     Returns
     -------
@@ -354,11 +444,12 @@ def run_sweep(
         out.mkdir(parents=True, exist_ok=True)
         (out / MANIFEST_FILE).write_text(json.dumps(_manifest(preset, corpus, device), indent=2) + "\n")
     return train_runs(
-        preset.runs(),
+        preset.runs()[:max_runs],
         out / EXPERIMENTS_FILE,
         group=preset.name,
         corpus=corpus,
         device=device,
         trainer=trainer,
         log=log,
+        mapper=mapper,
     )

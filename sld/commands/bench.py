@@ -162,7 +162,8 @@ def command(
             scorers: dict[str, Scorer] = {chosen: partial(_flip, scorer, chosen) for chosen in methods}
             _write_comparison(run_side_by_side("sldbench", scorers, names, progress=say), markdown, json_path)
             return
-        result = run_bench(method, partial(_flip, scorer, method), task_names=names, progress=say)
+        result = run_bench(method, partial(_flip, scorer, method), task_names=names, progress=say,
+                           executor=discovery.executor, ray_address=discovery.ray_address)
     table = markdown_table(result, corpus)
     click.echo(table)
     if markdown:

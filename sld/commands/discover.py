@@ -122,6 +122,8 @@ def command(task_name: str | None, corpus: str | None, data: str | None, feature
         raise click.UsageError("Pass either --task NAME or --data FILE, not both.")
     if resume and run_dir is None:
         raise click.UsageError("--resume needs --run-dir: the folder of the run to continue.")
+    if discovery.offline_replay and discovery.cache_path(run_dir) is None:
+        raise click.UsageError("--offline-replay needs --llm-cache PATH (or --run-dir holding llm_cache.sqlite).")
     config = discovery.agent_config()
     human_r2 = None
     test_frame = None

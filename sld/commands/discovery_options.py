@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import click
 
+from sld.commands.options import EXECUTOR_OPTIONS
+
 if TYPE_CHECKING:
     from sld.agent.llm import LLMClient
     from sld.agent.progress import Progress
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., object])
 Backend = Literal["operon", "pysr", "none"]
 ProposerKind = Literal["offline", "llm", "hybrid"]
+Executor = Literal["local", "ray"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class DiscoveryOptions:
     llm_cache: str | None
     offline_replay: bool
     quiet: bool
+    executor: Executor
+    ray_address: str
 
     def cache_path(self, run_dir: str | None) -> str | None:
         """Return the LLM replay cache: ``--llm-cache``, else ``RUN_DIR/llm_cache.sqlite`` with a run folder."""
@@ -68,7 +73,8 @@ class DiscoveryOptions:
         from sld.search.engine import EngineConfig
         from sld.search.stopping import StopPolicy
 
-        engine = EngineConfig(workers=self.workers, seed=self.seed, backend=self.backend)
+        engine = EngineConfig(workers=self.workers, seed=self.seed, backend=self.backend, executor=self.executor,
+                              ray_address=self.ray_address)
         stop = StopPolicy(budget_s=self.budget_s, max_candidates=self.max_candidates)
         return AgentConfig(engine=engine, stop=stop, proposer=self.proposer_kind())
 
@@ -128,6 +134,7 @@ _OPTIONS = (
     click.option("--offline-replay", is_flag=True,
                  help="Answer LLM requests from --llm-cache only; never contact the endpoint."),
     click.option("--quiet", is_flag=True, help="No progress on stderr."),
+    *EXECUTOR_OPTIONS,
 )
 _NAMES = tuple(DiscoveryOptions.__dataclass_fields__)
 

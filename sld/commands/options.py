@@ -35,3 +35,31 @@ def rnsl_option(function: F) -> F:
 def split_names(value: str | None) -> tuple[str, ...]:
     """Split a comma-separated flag value into names, dropping blanks."""
     return tuple(name.strip() for name in (value or "").split(",") if name.strip())
+
+
+# --executor and --ray-address, shared by discover, bench (through discovery_options), proxy sweep and validate.
+EXECUTOR_OPTIONS = (
+    click.option(
+        "--executor",
+        type=click.Choice(["local", "ray"]),
+        default="local",
+        show_default=True,
+        help="local: this machine (--workers processes); ray: a Ray cluster, one candidate per cluster CPU "
+        "(pip install 'sld[ray]'). Same answers.",
+    ),
+    click.option(
+        "--ray-address",
+        envvar="RAY_ADDRESS",
+        default="auto",
+        show_default=True,
+        help="With --executor ray: the cluster (HOST:PORT of the head node, auto, or local to start one here); "
+        "$RAY_ADDRESS is used when set.",
+    ),
+)
+
+
+def executor_options(function: F) -> F:
+    """Add ``--executor local|ray`` and ``--ray-address ADDRESS`` (default ``$RAY_ADDRESS``, then ``auto``)."""
+    for option in reversed(EXECUTOR_OPTIONS):
+        function = option(function)
+    return function

@@ -12,13 +12,18 @@ import functools
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from sld.commands.options import executor_options
 from sld.corpus.proxy.config import Device
 from sld.corpus.proxy.data import TextCorpus, load_corpus
 from sld.corpus.proxy.errors import ProxyError
-from sld.corpus.proxy.presets import PRESETS, get_preset
+from sld.corpus.proxy.presets import PRESETS, Preset, get_preset
+
+if TYPE_CHECKING:
+    from sld.corpus.proxy.sweep import Mapper
 
 _DEVICES = ("auto", "cpu", "cuda")
 
@@ -64,6 +69,25 @@ def _threads_option(function: click.decorators.FC) -> click.decorators.FC:
     )(function)
 
 
+def run_gpus(preset: Preset, device: Device) -> int:
+    """Return the GPUs each Ray task of a sweep reserves.
+
+    The preset's (1 for ``gpu-small``), at least 1 with ``--device cuda``, none with ``--device cpu``.
+    """
+    return 0 if device == "cpu" else max(preset.gpus_per_run, int(device == "cuda"))
+
+
+def _mapper(executor: str, ray_address: str, preset: Preset, device: Device) -> Mapper:
+    """Return where the runs train: here, one after another, or one Ray task each."""
+    from sld.corpus.proxy.sweep import map_in_process
+
+    if executor == "local":
+        return map_in_process
+    from sld.cluster import ray_mapper
+
+    return ray_mapper(ray_address, num_gpus=run_gpus(preset, device))
+
+
 @click.group("proxy")
 def command() -> None:
     """Train proxy language models on the Python standard library to add experiments."""
@@ -83,14 +107,20 @@ def command() -> None:
     required=True,
     help="Folder for experiments.parquet and sweep.json; rerunning resumes, skipping finished runs.",
 )
+@click.option("--max-runs", type=click.IntRange(min=1), default=None,
+              help="Train only the grid's N cheapest runs (a first look, or a check of a cluster).")
 @_device_option
 @_threads_option
-def sweep(preset: str, out_dir: Path, device: Device, threads: int | None) -> None:
+@executor_options
+def sweep(preset: str, out_dir: Path, max_runs: int | None, device: Device, threads: int | None, executor: str,
+          ray_address: str) -> None:
     """Train a preset's grid over model size N and tokens D; one experiment row per run."""
     from sld.corpus.proxy.sweep import EXPERIMENTS_FILE, run_sweep
 
     _prepare_torch(threads)
-    table = run_sweep(get_preset(preset), out_dir, device=device, corpus=_stdlib_corpus(), log=_log)
+    grid = get_preset(preset)
+    table = run_sweep(grid, out_dir, device=device, corpus=_stdlib_corpus(), log=_log,
+                      mapper=_mapper(executor, ray_address, grid, device), max_runs=max_runs)
     columns = ["run_id", "params", "tokens", "loss", "wall_time_s", "tokens_per_s"]
     click.echo(table[columns].to_string(index=False, float_format=lambda value: f"{value:.4g}"))
     click.echo(f"wrote {out_dir / EXPERIMENTS_FILE} ({len(table)} runs)", err=True)
@@ -127,6 +157,7 @@ def sweep(preset: str, out_dir: Path, device: Device, threads: int | None) -> No
 )
 @_device_option
 @_threads_option
+@executor_options
 def validate_command(
     sweep_dir: Path,
     run_dir: Path | None,
@@ -135,13 +166,18 @@ def validate_command(
     n_runs: int | None,
     device: Device,
     threads: int | None,
+    executor: str,
+    ray_address: str,
 ) -> None:
     """Pre-register laws' predictions for larger runs, train those runs, and score the predictions."""
+    from sld.corpus.proxy.sweep import read_manifest
     from sld.proxy_validation import validate_sweep
 
     _prepare_torch(threads)
+    mapper = _mapper(executor, ray_address, get_preset(read_manifest(sweep_dir)["preset"]), device)
     report = validate_sweep(
-        sweep_dir, run_dir=run_dir, top=top, n_runs=n_runs, device=device, corpus=_stdlib_corpus(), log=_log
+        sweep_dir, run_dir=run_dir, top=top, n_runs=n_runs, device=device, corpus=_stdlib_corpus(), log=_log,
+        mapper=mapper,
     )
     for law in report["laws"]:
         error = law["abs_rel_error"]
