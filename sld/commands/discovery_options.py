@@ -84,18 +84,14 @@ class DiscoveryOptions:
         Raises
         ------
         click.UsageError
-            When ``--offline-replay`` has no existing cache to replay.
+            When ``--offline-replay`` has no cache to replay.
         """
         from sld.agent.llm import LLMClient, llm_config_from_env
         from sld.agent.replay_cache import ReplayCache
 
         cache = self.cache_path(run_dir)
-        # A replay answers from replies already cached: a new run folder (discover's default) holds none.
-        if self.offline_replay and (cache is None or not Path(cache).is_file()):
-            where = "" if cache is None else f" (no replay cache at {cache})"
-            raise click.UsageError(
-                f"--offline-replay needs --llm-cache PATH (or --run-dir holding llm_cache.sqlite){where}."
-            )
+        if self.offline_replay and cache is None:
+            raise click.UsageError("--offline-replay needs --llm-cache PATH (or --run-dir holding llm_cache.sqlite).")
         if self.proposer_kind() == "offline":
             return None
         config = llm_config_from_env(self.llm_model, max_calls=self.max_llm_calls, max_tokens=self.max_tokens)
