@@ -141,6 +141,12 @@ def command(
         llm = discovery.open_llm(stack, None) if "sld" in methods else None
         progress = discovery.progress()
         stack.callback(progress.close)
+        # With Ray each task runs in a worker: its scorer travels there, and a terminal or an LLM client cannot.
+        on_ray = discovery.executor == "ray"
+        if on_ray and llm is not None:
+            raise click.UsageError("--executor ray runs whole bench tasks on the cluster, where the LLM client cannot "
+                                   "go; use --proposer offline with --executor ray, or --executor local.")
+        task_progress = None if on_ray else progress
         if suite == "rnsl":
             comparison = _run_rnsl(methods, task_list, rnsl_root, config, llm, progress, run_root, say)
             _write_comparison(comparison, markdown, json_path)
@@ -148,7 +154,7 @@ def command(
 
         def scorer(name: str, chosen: str) -> TaskScore:
             if chosen == "sld" and config is not None:
-                return score_sld_task(name, corpus=corpus, config=config, llm=llm, progress=progress,
+                return score_sld_task(name, corpus=corpus, config=config, llm=llm, progress=task_progress,
                                       run_root=run_root)
             if chosen == "operon":
                 return score_operon_task(name, corpus=corpus, budget_s=discovery.budget_s, seed=discovery.seed,

@@ -77,7 +77,7 @@ def test_evolution_searches_which_constants_groups_share() -> None:
 def test_a_missing_backend_fails_before_any_round(monkeypatch: pytest.MonkeyPatch) -> None:
     from sld.search.backends import pysr
 
-    monkeypatch.setattr(pysr, "pysr_installed", lambda: False)  # the check fails with the one-line hint
+    monkeypatch.setattr(pysr, "pysr_installed", lambda: False)  # this machine has no PySR either way
     lines: list[str] = []
     with pytest.raises(Exception, match="PySR needs Julia"):
         run_agent(TASK, _rows(), None, _config(FAST.model_copy(update={"backend": "pysr"})), progress=lines.append)
