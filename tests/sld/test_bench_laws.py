@@ -21,9 +21,14 @@ def implausible_laws(path: Path) -> tuple[int, list[str]]:
     data = json.loads(path.read_text())
     tasks = data.get("tasks") if isinstance(data, dict) else None
     checked, problems = 0, []
-    for task, score in (tasks if isinstance(tasks, dict) else {}).items():
-        if not isinstance(score, dict):
+    scores = []
+    for task, entry in (tasks if isinstance(tasks, dict) else {}).items():
+        if not isinstance(entry, dict):
             continue  # e.g. bench/baseline.json keeps one R^2 per task
+        # A side-by-side file (several methods, e.g. the rnsl suite) keeps one score per method of each task.
+        by_method = entry.get("scores") if isinstance(entry.get("scores"), dict) else {"": entry}
+        scores += [(task, score) for score in by_method.values() if isinstance(score, dict)]
+    for task, score in scores:
         for target, record in (score.get("plausibility") or {}).items():
             checked += 1
             where = f"{path.name} {task} {target}: {record['expression']}"
