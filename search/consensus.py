@@ -26,7 +26,7 @@ from sld.search.candidates import Candidate
 from sld.search.expressions import Law
 from sld.search.fitting import GroupedFit
 from sld.search.plausibility import description_length
-from sld.search.selection import ProbeRegion, _moved
+from sld.search.selection import ProbeRegion, moved_along
 
 FloatArray = NDArray[np.float64]
 StrArray = NDArray[np.str_]
@@ -49,7 +49,7 @@ def probe_predictions(law: Law, fit: GroupedFit, X: FloatArray, groups: StrArray
         for factor in region.factors:
             moved = X
             for column in region.axis_columns:
-                moved = _moved(moved, column, factor)
+                moved = moved_along(moved, column, factor)
             curves.append(fit.predict(law, moved, groups))
     return np.vstack(curves)
 

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from sld.search.expressions import Law
 from sld.search.fitting import GroupedFit
-from sld.search.profile import profile_data
+from sld.search.profile import is_scale, profile_data
 
 if TYPE_CHECKING:
     from sld.search.selection import ProbeRegion
@@ -139,9 +139,8 @@ def far_moved(X: FloatArray, columns: tuple[int, ...], factor: float) -> FloatAr
     moved = X.copy()
     scaled = False
     for column in columns:
-        values = X[:, column]
-        if np.all(values > 0) and values.max() / values.min() > 3:
-            moved[:, column] = values * factor
+        if is_scale(X[:, column]):
+            moved[:, column] = X[:, column] * factor
             scaled = True
     return moved if scaled else None
 

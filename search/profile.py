@@ -133,6 +133,21 @@ def _trend(X: NDArray[np.float64], index: int, y: NDArray[np.float64], groups: N
     return "mixed"
 
 
+def is_scale(values: NDArray[np.float64]) -> bool:
+    """Whether a column is a scale variable: positive and spanning more than a factor of 3.
+
+    The one rule for where laws take powers and logs of a column, and where probes beyond the data multiply it
+    rather than shift it.
+
+    Examples
+    --------
+    >>> is_scale(np.array([1e6, 1e9])), is_scale(np.array([0.1, 0.2])), is_scale(np.array([-1.0, 5.0]))
+    (True, False, False)
+    """
+    lo, hi = float(np.min(values)), float(np.max(values))
+    return lo > 0 and hi / lo > 3
+
+
 def profile_data(
     X: NDArray[np.float64],
     y: NDArray[np.float64],
@@ -162,7 +177,7 @@ def profile_data(
         column = X[:, index]
         lo, hi = float(column.min()), float(column.max())
         kind: VariableKind
-        if lo > 0 and hi / lo > 3:
+        if is_scale(column):
             kind = "scale"
         elif lo >= 0 and hi <= 1:
             kind = "proportion"

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from sld.search.expressions import Law
 from sld.search.fitting import FitConfig, GroupedFit
+from sld.search.profile import is_scale
 from sld.search.scoring import score_predictions
 from sld.search.warm_fits import fit_groups_warm, group_params
 
@@ -270,10 +271,15 @@ class ProbeRegion:
     unit_interval: bool = False
 
 
-def _moved(X: FloatArray, column: int, factor: float) -> FloatArray:
+def moved_along(X: FloatArray, column: int, factor: float) -> FloatArray:
+    """Return X with one column moved beyond the data.
+
+    A scale column (:func:`~sld.search.profile.is_scale`) is multiplied by ``factor``; any other is shifted by
+    ``factor - 1`` of its span.
+    """
     moved = X.copy()
     values = X[:, column]
-    if np.all(values > 0) and values.max() / values.min() > 3:
+    if is_scale(values):
         moved[:, column] = values * factor
     else:
         moved[:, column] = values + (factor - 1) * (values.max() - values.min() + 1e-12)
@@ -332,7 +338,7 @@ def probe_curves(
     with np.errstate(all="ignore"):
         base = fit.predict(law, X, groups)
         return {
-            column: np.vstack([base, *(fit.predict(law, _moved(X, column, f), groups) for f in region.factors)])
+            column: np.vstack([base, *(fit.predict(law, moved_along(X, column, f), groups) for f in region.factors)])
             for column in columns
         }
 
@@ -388,8 +394,7 @@ def _interior_minimum_share(law: Law, fit: GroupedFit, X: FloatArray, groups: St
     # Sweep the column over its observed range at every row's other values; an interior argmin means a U-shape.
     values = X[:, column]
     low, high = float(values.min()), float(values.max())
-    spans_decades = low > 0 and high / low > 3
-    grid = np.geomspace(low, high, 9) if spans_decades else np.linspace(low, high, 9)
+    grid = np.geomspace(low, high, 9) if is_scale(values) else np.linspace(low, high, 9)
     curves = []
     for value in grid:
         swept = X.copy()
