@@ -357,19 +357,20 @@ def reflect_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
         "evaluated": [], "duplicates": 0, "best_objective": best, "stale_rounds": stale, "round": state["round"] + 1,
         "notes": [*state["notes"], note][-_KEPT_NOTES:], "spent_s": ctx.spent_s(),
     }
-    request = ProposalRequest(problem=ctx.problems[target], search=search_state(state, target),
+    search = search_state(state, target)
+    request = ProposalRequest(problem=ctx.problems[target], search=search,
                               profile=ctx.profile(target), profile_record=state["profile"],
                               llm_calls=state["llm_calls"], llm_status=state["llm_status"])  # type: ignore[arg-type]
     reason = ctx.config.stop.stop_reason(
         now=time.monotonic(), deadline=ctx.target_deadline(state), stale_rounds=stale,
-        candidates=len(state["candidates"].get(target, [])), rounds=state["round"] + 1,
+        candidates=len(search.candidates), rounds=state["round"] + 1,
         proposer_finished=ctx.proposer.finished(request))
     if reason is not None:
         update["stopped"] = {**state["stopped"], target: reason}
-    leader = search_state(state, target).ranked()[:1]
+    leader = search.ranked()[:1]
     ctx.progress.round_done(RoundStatus(
         target, state["round"], spent_s=ctx.spent_s(), budget_s=ctx.config.stop.budget_s,
-        candidates=len(state["candidates"].get(target, [])), best_law=leader[0].identity if leader else None,
+        candidates=len(search.candidates), best_law=leader[0].identity if leader else None,
         best_r2=leader[0].validation_r2 if leader else None))
     return update
 

@@ -92,7 +92,8 @@ class BenchResult(BaseModel):
     mean_r2: float
 
 
-def _finite_r2(scores: Scores) -> float:
+def finite_r2(scores: Scores) -> float:
+    """Return a score's R^2, with -inf for a failed or undefined one (how every bench records a failure)."""
     return scores.r2 if math.isfinite(scores.r2) else -math.inf
 
 
@@ -120,9 +121,9 @@ def score_human_task(task_name: str, *, corpus: str | Path | None = None, fit_co
     published_r2 = None
     if literature.published_constants is not None:
         published = score_fixed_constants(literature.laws[0], dict(literature.published_constants), test)
-        published_r2 = _finite_r2(published)
+        published_r2 = finite_r2(published)
     return TaskScore(
-        r2=_finite_r2(scores),
+        r2=finite_r2(scores),
         nmse=scores.nmse,
         nmae=scores.nmae,
         n_params=n_params,
@@ -213,7 +214,7 @@ def validation_vs_test(discovery: Discovery, test: SplitArrays, *, top: int = 8)
                 shared=frozenset(candidate.shared),
             )
             scores = score_predictions(test.Y[:, index], fit.predict(law, test.X, test.groups))
-            pairs.append((candidate.validation_r2, _finite_r2(scores)))
+            pairs.append((candidate.validation_r2, finite_r2(scores)))
     finite = [(v, t) for v, t in pairs if math.isfinite(v) and math.isfinite(t)]
     rho = float(spearmanr(*zip(*finite, strict=True)).statistic) if len(finite) >= 3 else float("nan")
     return {"spearman_validation_test": None if math.isnan(rho) else round(rho, 4), "pairs": len(finite)}
@@ -266,7 +267,7 @@ def score_sld_split(
     if discovery.test_scores is None:  # the bench's suites always have test rows
         raise ValueError(f"task {task.name} has no test rows to score")
     score = TaskScore(
-        r2=_finite_r2(discovery.test_scores),
+        r2=finite_r2(discovery.test_scores),
         nmse=discovery.test_scores.nmse,
         nmae=discovery.test_scores.nmae,
         n_params=discovery.n_params,
@@ -322,16 +323,16 @@ def score_operon_task(
         peer = OperonPeer(max_params=task.max_params, time_limit_s=budget_s / len(task.targets), seed=seed)
         peers.append(peer.fit(train.X, train.Y[:, index], task.features))
     pooled = score_predictions(test.Y, np.column_stack([peer.predict(test.X) for peer in peers]))
-    alternatives = {"pooled_r2": _finite_r2(pooled)}
+    alternatives = {"pooled_r2": finite_r2(pooled)}
     scores, law = pooled, " ; ".join(peer.expression_ for peer in peers)
     n_params = task.max_params
     if all(peer.law_ is not None for peer in peers):
         laws = [parse_law(str(peer.law_), task.features) for peer in peers]
         scores, n_params = score_laws(laws, train, test, fit_config=fit_config)
         law = " ; ".join(item.text for item in laws)
-        alternatives["refit_r2"] = _finite_r2(scores)
+        alternatives["refit_r2"] = finite_r2(scores)
     return TaskScore(
-        r2=_finite_r2(scores),
+        r2=finite_r2(scores),
         nmse=scores.nmse,
         nmae=scores.nmae,
         n_params=n_params,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sld.benchmark import TaskScore, score_sld_split
+from sld.benchmark import TaskScore, finite_r2, score_sld_split
 from sld.corpus.rnsl import FEATURE, TARGET, RnslCurve
 from sld.search import SplitArrays, score_predictions
 from sld.search.power_laws import PeerName, make_peer
@@ -63,7 +63,7 @@ def score_peer_curve(curve: RnslCurve, peer: PeerName) -> TaskScore:
     predictions = estimator.predict(test.X[:, 0])
     scores = score_predictions(test.Y[:, 0], predictions)
     score = TaskScore(
-        r2=scores.r2 if math.isfinite(scores.r2) else -math.inf,
+        r2=finite_r2(scores),
         nmse=scores.nmse,
         nmae=scores.nmae,
         n_params=estimator.n_params,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from pydantic import BaseModel
 
 from sld.anchors import HUMAN, SLDAGENT_GPT5, load_anchors
 from sld.benchmark import BenchResult, TaskScore, run_bench, score_human_task, score_operon_task, score_sld_task
@@ -165,19 +166,12 @@ def command(
         if not single:
             from sld.side_by_side import run_side_by_side
 
-            scorers: dict[str, Scorer] = {chosen: partial(_flip, scorer, chosen) for chosen in methods}
+            scorers: dict[str, Scorer] = {chosen: partial(scorer, chosen=chosen) for chosen in methods}
             _write_comparison(run_side_by_side("sldbench", scorers, names, progress=say), markdown, json_path)
             return
-        result = run_bench(method, partial(_flip, scorer, method), task_names=names, progress=say,
+        result = run_bench(method, partial(scorer, chosen=method), task_names=names, progress=say,
                            executor=discovery.executor, ray_address=discovery.ray_address)
-    table = markdown_table(result, corpus)
-    click.echo(table)
-    if markdown:
-        Path(markdown).write_text(table + "\n")
-    if json_path:
-        with open(json_path, "w") as handle:
-            handle.write(result.model_dump_json(indent=2))
-        click.echo(f"wrote {json_path}", err=True)
+    _emit(markdown_table(result, corpus), result, markdown, json_path)
     if report_dir is not None:
         from sld.report.bench_report import write_bench_report
 
@@ -185,10 +179,6 @@ def command(
             result, report_dir, run_root=run_dir if method == "sld" else None, corpus=corpus, progress=say
         )
         click.echo(f"wrote {files.html}", err=True)
-
-
-def _flip(scorer: Callable[[str, str], TaskScore], method: str, name: str) -> TaskScore:
-    return scorer(name, method)
 
 
 def _run_rnsl(methods: list[str], task_list: str | None, rnsl_root: str | None, config: AgentConfig | None,
@@ -206,20 +196,24 @@ def _run_rnsl(methods: list[str], task_list: str | None, rnsl_root: str | None, 
             return score_sld_curve(curves[name], config=config, llm=llm, run_root=run_root, progress=progress)
         return score_peer_curve(curves[name], chosen)  # type: ignore[arg-type]
 
-    scorers: dict[str, Scorer] = {chosen: partial(_flip, scorer, chosen) for chosen in methods}
+    scorers: dict[str, Scorer] = {chosen: partial(scorer, chosen=chosen) for chosen in methods}
     return run_side_by_side("rnsl", scorers, names, progress=say)
 
 
-def _write_comparison(result: BenchComparison, markdown: str | None, json_path: str | None) -> None:
-    from sld.side_by_side import markdown_side_by_side
-
-    table = markdown_side_by_side(result)
+def _emit(table: str, result: BaseModel, markdown: str | None, json_path: str | None) -> None:
+    """Print a result's table; write it as Markdown and the result as JSON where asked."""
     click.echo(table)
     if markdown:
         Path(markdown).write_text(table + "\n")
     if json_path:
         Path(json_path).write_text(result.model_dump_json(indent=2))
         click.echo(f"wrote {json_path}", err=True)
+
+
+def _write_comparison(result: BenchComparison, markdown: str | None, json_path: str | None) -> None:
+    from sld.side_by_side import markdown_side_by_side
+
+    _emit(markdown_side_by_side(result), result, markdown, json_path)
 
 
 def _fit_speed(task_list: str | None, corpus: str | None, seed: int, n_laws: int, json_path: str | None) -> None:
@@ -229,7 +223,4 @@ def _fit_speed(task_list: str | None, corpus: str | None, seed: int, n_laws: int
         split_names(task_list) or None, corpus=corpus, n_laws=n_laws, seed=seed,
         progress=lambda line: click.echo(line, err=True),
     )
-    click.echo(speed_table(result))
-    if json_path:
-        Path(json_path).write_text(result.model_dump_json(indent=2))
-        click.echo(f"wrote {json_path}", err=True)
+    _emit(speed_table(result), result, None, json_path)

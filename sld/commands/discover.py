@@ -21,7 +21,7 @@ import pandas as pd
 
 from sld.agent.discovery import Discovery, predict_task
 from sld.agent.run import run_agent
-from sld.benchmark import score_human_task
+from sld.benchmark import finite_r2, score_laws
 from sld.commands.discovery_options import DiscoveryOptions, discovery_options
 from sld.commands.options import corpus_option, split_names
 from sld.corpus import DataWarning, load_table, read_columns
@@ -29,6 +29,7 @@ from sld.corpus.embedded import EMBEDDED_TASK
 from sld.search import FitConfig, SplitArrays
 from sld.tasks import Task, generic_task, get_task, parse_monotone
 from sld.tasks.data import load_task_splits, task_arrays
+from sld.tasks.literature import human_law
 
 TOP_CANDIDATES = 5
 
@@ -160,9 +161,10 @@ def command(task_name: str | None, corpus: str | None, data: str | None, feature
         stack.callback(progress.close)
         found = run_agent(task, train, test, config, max_params=max_params, run_dir=folder, resume=resume, llm=llm,
                           progress=progress, data_paths=data_paths)
-    if task.is_sldbench:
+    if task.is_sldbench and test is not None:
+        # The rows already loaded for the search: the human law is fitted on the same train rows, scored on the test.
         human_fit = FitConfig(n_starts=24, seed=discovery.seed)
-        human_r2 = score_human_task(task.name, corpus=corpus, fit_config=human_fit).r2
+        human_r2 = finite_r2(score_laws(human_law(task.name).laws, train, test, fit_config=human_fit)[0])
     _print_discovery(found, human_r2)
     if test_frame is not None and out is not None:
         rows = task_arrays(task, test_frame) if test is None else test
