@@ -37,12 +37,14 @@ if TYPE_CHECKING:
 FloatArray = NDArray[np.float64]
 StrArray = NDArray[np.str_]
 
-# Far beyond the data, along every scale column at once: a loss must still sit on a finite floor there. A million
-# times the scale spans what anyone extrapolates to (GPT-2 to GPT-4 is about 1e4-1e5 in compute).
-FAR_FACTORS = (1e2, 1e4, 1e6)
-# A loss may not fall below this share of its smallest observed value within FAR_FACTORS of the scale: the
-# irreducible part of a loss (Hoffmann et al. 2022's E) is a sizeable share of the losses measured, and a law
-# whose floor is zero says the loss vanishes with scale.
+# Far beyond the data, along every scale column at once. 1e2-1e6 span what anyone extrapolates to (GPT-2 to GPT-4
+# is about 1e4-1e5 in compute); 1e12 and 1e24 stand for the limit of infinite scale, where a loss sits on its floor
+# (the irreducible loss, Hoffmann et al. 2022's E) and a law that only falls slowly without one, such as a + b*log(N)
+# or a power law with no constant, has fallen through it.
+FAR_FACTORS = (1e2, 1e4, 1e6, 1e12, 1e24)
+# A loss may not fall below this share of its smallest observed value at any of FAR_FACTORS: the irreducible part
+# of a loss is a sizeable share of the losses measured, and a law whose floor is zero says the loss vanishes with
+# scale.
 FLOOR_SHARE = 0.25
 # Rates may leave [0, 1] by this much (fit noise at the edges), no more.
 UNIT_SLACK = 0.02
@@ -145,15 +147,17 @@ def far_moved(X: FloatArray, columns: tuple[int, ...], factor: float) -> FloatAr
     return moved if scaled else None
 
 
-def floor_reason(far: FloatArray, y: FloatArray) -> str | None:
+def floor_reason(far: FloatArray, y: FloatArray, factors: tuple[float, ...] = FAR_FACTORS) -> str | None:
     """Return why far-beyond predictions of a loss have no finite floor, or ``None`` when they do.
 
     Parameters
     ----------
     far : ndarray of shape (k, n)
-        Predictions at the rows moved by each of ``FAR_FACTORS``.
+        Predictions at the rows moved by each of ``factors``.
     y : ndarray of shape (n,)
         Observed target.
+    factors : tuple of float
+        The k increasing scale multipliers of ``far``.
     """
     finite = np.all(np.isfinite(far), axis=0)
     if np.mean(~finite) > ROW_SHARE:
@@ -162,17 +166,35 @@ def floor_reason(far: FloatArray, y: FloatArray) -> str | None:
     floor = FLOOR_SHARE * float(y.min()) if np.all(y > 0) else float(y.min()) - 3.0 * span
     lowest = np.where(finite, np.min(np.where(np.isfinite(far), far, np.inf), axis=0), np.inf)
     below = lowest < floor
-    if not np.all(y > 0) and far.shape[0] >= 3:
-        # Without a known zero, a floor shows as drops that shrink from one far factor to the next (a power law
-        # plus a constant); a law falling as fast or faster (linear in log scale) has none.
+    if far.shape[0] >= 3:
+        # A floor shows as drops per decade of scale that shrink as the scale grows (a power law plus a constant);
+        # a law that falls as fast or faster far out (linear in log scale, or steepening) has none, wherever its
+        # predictions happen to be at the last probe.
+        decades = np.diff(np.log10(np.asarray(factors, dtype=float)))
         with np.errstate(invalid="ignore"):
-            first, last = far[0] - far[1], far[-2] - far[-1]
+            first, last = (far[0] - far[1]) / decades[0], (far[-2] - far[-1]) / decades[-1]
             below |= finite & (last > 1e-3 * span) & (last >= 0.9 * first)
     if np.mean(below) > ROW_SHARE:
         return (
             f"has no floor: the loss falls to {float(np.min(lowest)):.3g} far beyond the data "
             f"(below {floor:.3g} on {100 * np.mean(below):.0f}% of rows)"
         )
+    return None
+
+
+def far_trend_reason(curve: FloatArray, y: FloatArray, trend: str) -> str | None:
+    """Return why predictions from the data out to far beyond them break ``trend``, or ``None``.
+
+    ``curve`` has shape (1 + k, n): each row's prediction at the data, then at each far factor. A step against the
+    trend larger than 0.1% of the target's range, on more than ``ROW_SHARE`` of the rows, breaks it: a loss that
+    falls over the data and turns back up far beyond them (a parabola in logs) does not keep the data's trend.
+    """
+    span = float(np.ptp(y)) or 1.0
+    with np.errstate(invalid="ignore"):
+        change = np.diff(curve, axis=0) / span
+    wrong = change > 1e-3 if trend == "decreasing" else change < -1e-3
+    if np.mean(np.any(wrong, axis=0)) > ROW_SHARE:
+        return f"turns against the {trend} trend far beyond the data"
     return None
 
 
@@ -186,24 +208,58 @@ def unit_interval_reason(predictions: FloatArray) -> str | None:
     return None
 
 
-def far_reason(
-    law: Law, fit: GroupedFit, X: FloatArray, y: FloatArray, groups: StrArray, region: ProbeRegion
-) -> str | None:
-    """Return why the law breaks a loss's floor or a rate's range far beyond the data, or ``None``.
+def far_curve(law: Law, fit: GroupedFit, X: FloatArray, groups: StrArray, region: ProbeRegion) -> FloatArray | None:
+    """Return each row's prediction at the data, then with the axis's scale columns moved by each of ``FAR_FACTORS``.
 
-    Far means every scale column of the axis multiplied together by each of ``FAR_FACTORS``; axes without a
-    scale column (additive ones) have no far probe.
+    Shape (1 + len(FAR_FACTORS), n); ``None`` when the axis has no scale column (additive axes have no far probe).
     """
-    if not (region.floor or region.unit_interval):
-        return None
     far = [far_moved(X, region.axis_columns, factor) for factor in FAR_FACTORS]
     if not far or far[0] is None:
         return None
     with np.errstate(all="ignore"):
-        curve = np.vstack([fit.predict(law, moved, groups) for moved in far if moved is not None])
-    reason = floor_reason(curve, y) if region.floor else None
+        moved_predictions = [fit.predict(law, moved, groups) for moved in far if moved is not None]
+        return np.vstack([fit.predict(law, X, groups), *moved_predictions])
+
+
+def far_trend(region: ProbeRegion) -> str | None:
+    """Return the trend every axis column shares (declared or shown by the data), or ``None``.
+
+    ``None`` too when an axis column has a declared optimum: there the target turns by design.
+    """
+    trends = {region.monotone.get(column) for column in region.axis_columns}
+    if len(trends) != 1 or set(region.optima) & set(region.axis_columns):
+        return None
+    trend: str | None = trends.pop()
+    return trend
+
+
+def far_reason(
+    law: Law,
+    fit: GroupedFit,
+    X: FloatArray,
+    y: FloatArray,
+    groups: StrArray,
+    region: ProbeRegion,
+    *,
+    trend: bool = True,
+) -> str | None:
+    """Return why the law breaks a loss's floor, a rate's range or the data's trend far beyond the data, or ``None``.
+
+    Far means every scale column of the axis multiplied together by each of ``FAR_FACTORS``; axes without a
+    scale column (additive ones) have no far probe. The trend (:func:`far_trend`) is checked unless ``trend`` is
+    false.
+    """
+    shared_trend = far_trend(region) if trend else None
+    if not (region.floor or region.unit_interval or shared_trend):
+        return None
+    curve = far_curve(law, fit, X, groups, region)
+    if curve is None:
+        return None
+    reason = floor_reason(curve[1:], y) if region.floor else None
     if reason is None and region.unit_interval:
-        reason = unit_interval_reason(curve)
+        reason = unit_interval_reason(curve[1:])
+    if reason is None and shared_trend is not None:
+        reason = far_trend_reason(curve, y, shared_trend)
     return reason
 
 
@@ -220,19 +276,22 @@ def plausibility_record(
 
     Keys: ``description_length``; ``nested`` (exp in exp or log in log); ``loss`` and ``rate`` (what the target
     was taken for); ``floor_kept`` (a loss's floor and a rate's range far beyond the data; ``None`` when neither
-    applies); ``trends`` (variable -> trend, declared or shown by the data) and ``trends_kept``; ``reason``
+    applies); ``trends`` (variable -> trend, declared or shown by the data) and ``trends_kept`` (near the data
+    and far beyond them); ``reason``
     (the full extrapolation check's verdict, ``None`` when it passes).
     """
     from sld.search.selection import check_extrapolation, trend_reason
 
     applies = region.floor or region.unit_interval
+    curve, trend = far_curve(law, fit, X, groups, region), far_trend(region)
+    far_trend_kept = curve is None or trend is None or far_trend_reason(curve, y, trend) is None
     return {
         "description_length": description_length(law),
         "nested": nesting_reason(law) is not None,
         "loss": region.floor,
         "rate": region.unit_interval,
-        "floor_kept": (far_reason(law, fit, X, y, groups, region) is None) if applies else None,
+        "floor_kept": (far_reason(law, fit, X, y, groups, region, trend=False) is None) if applies else None,
         "trends": {variables[column]: trend for column, trend in sorted(region.monotone.items())},
-        "trends_kept": trend_reason(law, fit, X, y, groups, region) is None,
+        "trends_kept": trend_reason(law, fit, X, y, groups, region) is None and far_trend_kept,
         "reason": check_extrapolation(law, fit, X, y, groups, region),
     }
