@@ -2,9 +2,10 @@
 
 Only general, published forms live here: sums and products of power laws with an offset (Kaplan et al. 2020,
 Hoffmann et al. 2022), rectified and shifted power laws (Lin et al. 2024; Hestness et al. 2017), broken power laws
-(Caballero et al. 2023), log-polynomials and their exponentials (Clark et al. 2022), exponential mixing
-(Ye et al. 2024), effective-scale multipliers (Chen et al. 2025), saturating repetition (Muennighoff et al. 2023),
-optima that move with scale (hyperparameter laws, e.g. Li et al. 2025), and sigmoids for emergent abilities.
+(Caballero et al. 2023), power laws with a limit (Alabdulmohsin et al. 2022), log-polynomials and their
+exponentials (Clark et al. 2022), exponential mixing (Ye et al. 2024), effective-scale multipliers (Chen et al.
+2025), saturating repetition (Muennighoff et al. 2023), optima that move with scale (hyperparameter laws, e.g. Li
+et al. 2025), and sigmoids for emergent abilities.
 Each form is written over the variables the data profile says it applies to, and normalised by a reference value
 (``(N / 1.2e9)**(-alpha)``) so constants stay near unit scale and the fitter reaches them.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 
+from sld.search.plausibility import FLOOR_SHARE
 from sld.search.profile import DataProfile, VariableProfile
 from sld.search.proposals import Bound, Proposal
 
@@ -69,8 +71,17 @@ def _log(variable: VariableProfile) -> str:
 
 
 def _offset_bound(profile: DataProfile) -> Bound:
+    if _is_falling_loss(profile):
+        # The offset of a positive target that falls along every scale variable is its irreducible loss: positive
+        # and a sizeable share of the smallest loss measured, as the plausibility check asks of any law's floor.
+        return (FLOOR_SHARE * profile.target_min, profile.target_max, profile.target_min)
     span = profile.target_max - profile.target_min
     return (profile.target_min - 10 * span - 1, profile.target_max + 10 * span + 1, profile.target_min)
+
+
+def _is_falling_loss(profile: DataProfile) -> bool:
+    scales = _scales(profile)
+    return profile.target_positive and bool(scales) and all(v.trend == "decreasing" for v in scales)
 
 
 FamilyBuilder = Callable[[DataProfile, int], Iterator[Proposal]]
@@ -169,6 +180,15 @@ def _single_scale_families(profile: DataProfile, max_params: int) -> Iterator[Pr
                 family="shifted power law",
                 bounds=n.bounds,
                 rationale="power law with an effective offset in the scale variable (Hestness et al. 2017)",
+            )
+        if max_params >= 3 and profile.target_positive:
+            n = _Namer()
+            a, b, alpha = n.coefficient((0, float("inf"), 1.0)), n.coefficient((0, 1e6, 0.01)), n.exponent((0, 4, 0.3))
+            yield Proposal(
+                f"{a} * (1 / {s} + {b})**{alpha}",
+                family="power law with a limit",
+                bounds=n.bounds,
+                rationale="the limit A*B**alpha is reached as the scale grows (Alabdulmohsin et al. 2022, M3)",
             )
         n = _Namer()
         if max_params >= 5:
