@@ -224,10 +224,11 @@ def far_curve(law: Law, fit: GroupedFit, X: FloatArray, groups: StrArray, region
 def far_trend(region: ProbeRegion) -> str | None:
     """Return the trend every axis column shares (declared or shown by the data), or ``None``.
 
-    ``None`` too when an axis column has a declared optimum: there the target turns by design.
+    ``None`` too when the task declares an optimum: the best learning rate (say) moves with scale, so at a fixed
+    one the loss may rise again far along the axis, as hyperparameter scaling laws say it does.
     """
     trends = {region.monotone.get(column) for column in region.axis_columns}
-    if len(trends) != 1 or set(region.optima) & set(region.axis_columns):
+    if len(trends) != 1 or region.optima:
         return None
     trend: str | None = trends.pop()
     return trend
