@@ -5,6 +5,7 @@ import pytest
 
 from sld.search.expressions import parse_law
 from sld.search.families import family_proposals
+from sld.search.plausibility import FLOOR_SHARE
 from sld.search.profile import profile_data
 
 
@@ -61,3 +62,17 @@ def test_optimum_forms_stay_within_small_budgets(budget):
     for proposal in family_proposals(profile, max_params=budget):
         if proposal.family == "moving optimum":
             assert len(proposal.bounds) <= budget
+
+
+def test_a_falling_positive_loss_gets_a_positive_irreducible_loss_and_a_limit_form():
+    X = np.geomspace(1e6, 1e9, 8)[:, None]
+    y = 2.0 + 30.0 * X[:, 0] ** -0.3
+    proposals = family_proposals(profile_data(X, y, ("N",)), max_params=5)
+    additive = next(p for p in proposals if p.family == "additive power law")
+    low, high, _ = additive.bounds["B"]
+    assert low == pytest.approx(FLOOR_SHARE * y.min()) and high == pytest.approx(y.max())
+    assert any(p.family == "power law with a limit" for p in proposals)
+    # A target that rises with scale keeps a free offset.
+    rising = family_proposals(profile_data(X, 5.0 - y, ("N",)), max_params=5)
+    low, _, _ = next(p for p in rising if p.family == "additive power law").bounds["B"]
+    assert low < 0

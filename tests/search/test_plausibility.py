@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from sld.search import FitConfig, fit_law_grouped, parse_law
-from sld.search.plausibility import description_length, infer_region, nesting_reason
+from sld.search.plausibility import description_length, far_trend, infer_region, nesting_reason
 from sld.search.selection import ProbeRegion, check_extrapolation, extrapolation_folds
 
 
@@ -113,3 +113,41 @@ def test_scale_ratio_fold_holds_out_the_top_of_the_range_where_rows_crowd_at_sma
     expected = set(np.flatnonzero(order >= threshold).tolist())
     assert expected == {20, 21, 22}
     assert any(set(fold.validate.tolist()) == expected for fold in folds)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a + b * log(x)",  # falls linearly in log scale for ever
+        "a * x**(-b)",  # a power law with no constant: zero at infinite scale
+        "a * exp(b * log(x)**2)",  # a parabola in log-log that steepens
+    ],
+)
+def test_loss_without_a_floor_at_infinite_scale_is_rejected(text):
+    # Over three decades these curves bend like a floored law; only far beyond them (1e12x, 1e24x) do they fall
+    # through any floor.
+    x = np.geomspace(1e6, 1e9, 10)
+    y = 3.0 - 0.08 * np.log(x / 1e6)
+    region = ProbeRegion(axis_columns=(0,), monotone={0: "decreasing"}, floor=True)
+    reason = _checked(text, x, y, region)
+    assert reason is not None and "has no floor" in reason
+
+
+def test_floored_loss_passes_the_checks_out_to_infinite_scale():
+    x = np.geomspace(1e6, 1e9, 10)
+    y = 1.8 + 40.0 * x**-0.3
+    region = ProbeRegion(axis_columns=(0,), monotone={0: "decreasing"}, floor=True)
+    assert _checked("E + A * x**(-a)", x, y, region) is None
+    assert _checked("A * (1 / x + B)**a", x, y, region) is None
+
+
+def test_loss_turning_back_up_far_beyond_the_data_is_rejected():
+    # A parabola in logs whose minimum lies 1e9x beyond the data: the near probes (up to 4x) see it fall.
+    x = np.geomspace(1e2, 1e5, 12)
+    y = 1.0 + 0.002 * (np.log(x) - 30.0) ** 2
+    region = ProbeRegion(axis_columns=(0,), monotone={0: "decreasing"})
+    reason = _checked("a + b * (log(x) - c)**2", x, y, region)
+    assert reason is not None and "turns against the decreasing trend far beyond" in reason
+    # Where the task declares an optimum, the best value moves with scale and the far trend is not asked.
+    optimum = ProbeRegion(axis_columns=(0,), monotone={0: "decreasing"}, optima=(1,))
+    assert far_trend(optimum) is None and far_trend(region) == "decreasing"
