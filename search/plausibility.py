@@ -182,20 +182,26 @@ def floor_reason(far: FloatArray, y: FloatArray, factors: tuple[float, ...] = FA
     return None
 
 
+def breaks_trend(curve: FloatArray, y: FloatArray, trend: str) -> bool:
+    """Whether predictions, shape (1 + k, n), of each row and its moved copies break ``trend``.
+
+    A step against the trend larger than 0.1% of the target's range, on more than ``ROW_SHARE`` of the rows,
+    breaks it (the one trend rule, near the data and far beyond them).
+    """
+    span = float(np.ptp(y)) or 1.0
+    with np.errstate(all="ignore"):
+        change = np.diff(curve, axis=0) / span
+        wrong = change > 1e-3 if trend == "decreasing" else change < -1e-3
+    return bool(np.mean(np.any(wrong, axis=0)) > ROW_SHARE)
+
+
 def far_trend_reason(curve: FloatArray, y: FloatArray, trend: str) -> str | None:
     """Return why predictions from the data out to far beyond them break ``trend``, or ``None``.
 
-    ``curve`` has shape (1 + k, n): each row's prediction at the data, then at each far factor. A step against the
-    trend larger than 0.1% of the target's range, on more than ``ROW_SHARE`` of the rows, breaks it: a loss that
-    falls over the data and turns back up far beyond them (a parabola in logs) does not keep the data's trend.
+    ``curve`` has shape (1 + k, n): each row's prediction at the data, then at each far factor. A loss that falls
+    over the data and turns back up far beyond them (a parabola in logs) does not keep the data's trend.
     """
-    span = float(np.ptp(y)) or 1.0
-    with np.errstate(invalid="ignore"):
-        change = np.diff(curve, axis=0) / span
-    wrong = change > 1e-3 if trend == "decreasing" else change < -1e-3
-    if np.mean(np.any(wrong, axis=0)) > ROW_SHARE:
-        return f"turns against the {trend} trend far beyond the data"
-    return None
+    return f"turns against the {trend} trend far beyond the data" if breaks_trend(curve, y, trend) else None
 
 
 def unit_interval_reason(predictions: FloatArray) -> str | None:

@@ -355,15 +355,13 @@ def trend_reason(
 ) -> str | None:
     """Return why the law breaks a trend of ``region.monotone`` from a row through its moved copies, or ``None``.
 
-    A step against the trend larger than 0.1% of the target's range, on more than a tenth of the rows, breaks it.
+    The rule is :func:`sld.search.plausibility.breaks_trend`.
     """
-    span = float(np.ptp(y)) or 1.0
+    from sld.search.plausibility import breaks_trend
+
     curves = curves if curves is not None else probe_curves(law, fit, X, groups, list(region.monotone), region)
     for column, trend in region.monotone.items():
-        with np.errstate(all="ignore"):
-            change = np.diff(curves[column], axis=0) / span
-        wrong = change > 1e-3 if trend == "decreasing" else change < -1e-3
-        if np.mean(np.any(wrong, axis=0)) > 0.1:
+        if breaks_trend(curves[column], y, trend):
             return f"breaks the {trend} trend in column {column} beyond the data"
     return None
 
