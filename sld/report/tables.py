@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from sld.corpus.embedded import EMBEDDED_TASK
 from sld.report.content import LawReport, TaskReport
 from sld.search import Scores
 
@@ -106,7 +107,7 @@ def provenance_table(report: TaskReport) -> Table:
     data: dict[str, Any] = config.get("data") or {}
     rows = [
         ["run directory", str(run.path)],
-        ["task", f"{run.task.name}" + (" (SLDBench)" if run.task.is_sldbench else " (user data)")],
+        ["task", f"{run.task.name} ({_task_source(run.task.name, run.task.is_sldbench)})"],
         ["started", str(provenance.get("started", "–"))],
         ["search seconds", number(result.get("seconds"), 1)],
         ["seed", str(engine.get("seed", "–"))],
@@ -137,3 +138,10 @@ def provenance_table(report: TaskReport) -> Table:
     versions = provenance.get("versions") or {}
     rows.append(["packages", ", ".join(f"{name} {version}" for name, version in versions.items() if version) or "–"])
     return Table(["field", "value"], rows)
+
+
+def _task_source(name: str, is_sldbench: bool) -> str:
+    # Where a run's rows came from: an SLDBench task, the proxy runs embedded in the package, or the user's files.
+    if is_sldbench:
+        return "SLDBench"
+    return "embedded proxy runs" if name == EMBEDDED_TASK else "user data"

@@ -33,6 +33,7 @@ def test_default_discover_ends_with_the_report_path_and_shows_the_literature_law
     markdown = (html.parent / "report.md").read_text()
     # The chosen law beside the literature law (Chinchilla's form for the embedded proxy runs).
     assert "discovered law and human-derived law" in markdown and "Hoffmann et al. 2022" in markdown
+    assert "proxy_scaling_law (embedded proxy runs)" in markdown and "user data" not in markdown
     assert (html.parent / "figures" / "curves_loss.png").stat().st_size > 10_000
     page = html.read_text()
     assert 'alt="loss along tokens, per group"' in page and "part right of the dotted line is extrapolated" in page
