@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.pool import Pool
 from typing import TYPE_CHECKING, Protocol
 
@@ -62,6 +62,44 @@ def evaluate_one(problem: Problem, folds: Sequence[Fold], config: EngineConfig, 
         problem, proposal, list(folds), config=config.fit_config(), complexity_penalty=config.complexity_penalty
     )
     return candidate
+
+
+def feed(
+    proposals: Sequence[Proposal],
+    deadline: float,
+    capacity: int,
+    submit: Callable[[int, Proposal], None],
+    next_done: Callable[[float], tuple[int, Candidate] | None],
+) -> tuple[dict[int, Candidate], int]:
+    """Feed proposals to ``capacity`` workers in order until the deadline: the one loop of every pool.
+
+    One proposal per idle worker is submitted (nothing waits in a queue at the deadline, so the work a deadline
+    cuts is only what is already running). ``submit(index, proposal)`` starts one; ``next_done(timeout)`` returns
+    the next finished ``(index, candidate)``, or ``None`` when ``timeout`` seconds pass first.
+
+    Returns
+    -------
+    finished : dict of int to Candidate
+        By proposal index.
+    running : int
+        Submitted proposals still running when the deadline passed (the pool stops them).
+    """
+    waiting = list(enumerate(proposals))[::-1]
+    running = 0
+    finished: dict[int, Candidate] = {}
+    while waiting or running:
+        while waiting and running < capacity and time.monotonic() < deadline:
+            submit(*waiting.pop())
+            running += 1
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not running:
+            break
+        result = next_done(remaining)
+        if result is None:
+            break
+        running -= 1
+        finished[result[0]] = result[1]
+    return finished, running
 
 
 # Worker processes receive the problem once (pool initializer) instead of with every task.
@@ -133,27 +171,23 @@ class LocalPool:
                 results.append(evaluate_one(self.problem, self.folds, self.config, proposal))
             return results
         done: queue.SimpleQueue[tuple[int, Candidate] | BaseException] = queue.SimpleQueue()
-        waiting = list(enumerate(proposals))[::-1]
-        running = 0
-        finished: dict[int, Candidate] = {}
-        while waiting or running:
-            while waiting and running < self.config.workers and time.monotonic() < deadline:
-                self._workers().apply_async(
-                    _evaluate_in_worker, waiting.pop(), callback=done.put, error_callback=done.put
-                )
-                running += 1
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not running:
-                break
+
+        def submit(index: int, proposal: Proposal) -> None:
+            self._workers().apply_async(
+                _evaluate_in_worker, (index, proposal), callback=done.put, error_callback=done.put
+            )
+
+        def next_done(timeout: float) -> tuple[int, Candidate] | None:
             try:
-                result = done.get(timeout=remaining)
+                result = done.get(timeout=timeout)
             except queue.Empty:
-                break
-            running -= 1
+                return None
             if isinstance(result, BaseException):
                 self.close()
                 raise result
-            finished[result[0]] = result[1]
+            return result
+
+        finished, running = feed(proposals, deadline, self.config.workers, submit, next_done)
         if running:
             self.close()  # the busy workers are stopped; a new pool starts if more work comes
         return [finished[index] for index in sorted(finished)]

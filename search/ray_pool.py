@@ -15,14 +15,13 @@ the reason, so no submitted candidate is lost. ``ray`` is imported only when a p
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from sld.search.candidates import Candidate, Problem, law_from_proposal, proposal_key
 from sld.search.errors import ClusterUnavailable, ExpressionError
-from sld.search.pool import evaluate_one
+from sld.search.pool import evaluate_one, feed
 from sld.search.proposals import Proposal
 from sld.search.selection import Fold
 
@@ -135,22 +134,20 @@ class RayPool:
         ray = self._ray
         assert ray is not None  # set by __enter__
         remote = _remote_evaluate()
-        waiting = list(enumerate(proposals))[::-1]
         running: dict[Any, int] = {}
-        finished: dict[int, Candidate] = {}
-        while waiting or running:
-            # Feed one task per CPU, as the local pool feeds one per idle worker: nothing waits in a queue
-            # at the deadline, and the cancelled tasks are only the ones already running.
-            while waiting and len(running) < self.capacity and time.monotonic() < deadline:
-                index, proposal = waiting.pop()
-                running[remote.remote(self._context, proposal)] = index
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not running:
-                break
-            done, _ = ray.wait(list(running), num_returns=1, timeout=remaining)
-            for ref in done:
-                index = running.pop(ref)
-                finished[index] = self._result(ref, proposals[index])
+
+        def submit(index: int, proposal: Proposal) -> None:
+            running[remote.remote(self._context, proposal)] = index
+
+        def next_done(timeout: float) -> tuple[int, Candidate] | None:
+            done, _ = ray.wait(list(running), num_returns=1, timeout=timeout)
+            if not done:
+                return None
+            index = running.pop(done[0])
+            return index, self._result(done[0], proposals[index])
+
+        # One task per CPU, as the local pool feeds one per idle worker (`sld.search.pool.feed`).
+        finished, _ = feed(proposals, deadline, self.capacity, submit, next_done)
         for ref in running:
             ray.cancel(ref, force=True)
         return [finished[index] for index in sorted(finished)]
