@@ -92,6 +92,17 @@ class Candidate:
         """The expression together with its shared constants: what makes two candidates the same proposal."""
         return shared_identity(self.expression, self.shared)
 
+    def proposal(self) -> Proposal:
+        """Return the proposal this candidate evaluated (to refit it, e.g. on all training rows)."""
+        return Proposal(
+            self.expression,
+            source=self.source,
+            family=self.family,
+            rationale=self.rationale,
+            bounds=dict(self.bounds),
+            shared=tuple(self.shared),
+        )
+
     def as_record(self) -> dict[str, object]:
         """Return a JSON-ready dictionary (non-finite numbers become ``None``)."""
         record = asdict(self)
@@ -217,12 +228,9 @@ def evaluate_proposal(
         return _finished(candidate, started), None
     candidate.key, shared = proposal_key(proposal, law)
     candidate.shared, candidate.n_params = tuple(sorted(shared)), law.n_params
-    if law.n_params > problem.max_params:
-        candidate.reason = f"uses {law.n_params} constants; the budget is {problem.max_params}"
-        return _finished(candidate, started), None
-    nested = nesting_reason(law)  # structural: rejected before any fit
-    if nested is not None:
-        candidate.reason = nested
+    structural = prefit_reason(law, problem.max_params)
+    if structural is not None:
+        candidate.reason = structural
         return _finished(candidate, started), None
     # Batched: every fold's training rows and all training rows in one solve. Scipy (the reference): validate first
     # (folds from small to large, each warm-starting the next), then fit all training rows warm-started from the
@@ -257,10 +265,23 @@ def evaluate_proposal(
     candidate.status = "ok"
     candidate.validation_r2, candidate.validation_nmse = validation.r2, validation.nmse
     candidate.fold_r2 = validation.fold_r2
-    # Shared constants cost a fraction of a constant per group: one value serves every group.
-    n_effective = effective_params(law.n_params, len(shared), len(np.unique(problem.groups)))
-    candidate.objective = validation.nmse * (1.0 + complexity_penalty * n_effective)
+    candidate.objective = penalized(validation.nmse, law, shared, problem.groups, complexity_penalty)
     return _finished(candidate, started), fit
+
+
+def prefit_reason(law: Law, max_params: int) -> str | None:
+    """Return why a parsed law is rejected before any fit (over the constant budget, nested), or ``None``."""
+    if law.n_params > max_params:
+        return f"uses {law.n_params} constants; the budget is {max_params}"
+    return nesting_reason(law)
+
+
+def penalized(nmse: float, law: Law, shared: frozenset[str], groups: StrArray, penalty: float) -> float:
+    """Return an NMSE inflated by ``penalty`` per constant: what selection minimises.
+
+    Shared constants cost a fraction of a constant per group: one value serves every group.
+    """
+    return nmse * (1.0 + penalty * effective_params(law.n_params, len(shared), len(np.unique(groups))))
 
 
 def _finished(candidate: Candidate, started: float) -> Candidate:

@@ -39,7 +39,6 @@ from sld.search.errors import SearchError
 from sld.search.expressions import Law
 from sld.search.fallback import fallback_choice
 from sld.search.fitting import FitConfig, GroupedFit
-from sld.search.proposals import Proposal
 from sld.search.selection import Fold, check_extrapolation, extrapolation_folds, near_ties, preferred, ranked
 from sld.search.warm_fits import fit_groups_warm, group_params
 
@@ -200,9 +199,7 @@ def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tupl
     for index, candidate in enumerate(ordered):
         if len(entries) >= MAX_NEAR_TIES or (entries and index >= n_tied):
             break
-        proposal = Proposal(
-            candidate.expression, source=candidate.source, bounds=candidate.bounds, shared=candidate.shared
-        )
+        proposal = candidate.proposal()
         checked, fit = evaluate_proposal(
             problem, proposal, folds, config=fit_config, complexity_penalty=config.complexity_penalty
         )

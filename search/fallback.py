@@ -15,15 +15,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from sld.search.candidates import Candidate, Problem, law_from_proposal
+from sld.search.candidates import Candidate, Problem, law_from_proposal, penalized, prefit_reason, proposal_key
 from sld.search.errors import ExpressionError
 from sld.search.expressions import Law
 from sld.search.fitting import FitConfig, GroupedFit
-from sld.search.plausibility import description_length, nesting_reason
-from sld.search.proposals import Proposal
+from sld.search.plausibility import description_length
 from sld.search.scoring import score_predictions
 from sld.search.selection import Fold, check_extrapolation
-from sld.search.shared_fits import effective_params
 from sld.search.warm_fits import fit_groups_warm
 
 # Candidates refitted on all training rows for the fallback, in evaluation order (families come first).
@@ -77,24 +75,23 @@ def fallback_choice(
     penalty : float
         Relative inflation of the training NMSE per constant, as the validation objective has.
     """
-    n_groups = len(np.unique(problem.groups))
     scored: list[tuple[tuple[bool, float, int, str], Candidate, Law, GroupedFit, str | None]] = []
     for candidate in candidates[:MAX_FALLBACK_CANDIDATES]:
-        proposal = Proposal(candidate.expression, source=candidate.source, bounds=candidate.bounds)
+        proposal = candidate.proposal()
         try:
             law = law_from_proposal(proposal, problem.variables)
         except ExpressionError:
             continue
-        if law.n_params > problem.max_params or nesting_reason(law) is not None:
+        if prefit_reason(law, problem.max_params) is not None:
             continue
-        shared = frozenset(candidate.shared) & set(law.constant_names)
+        _, shared = proposal_key(proposal, law)
         fit = fit_groups_warm(law, problem.X, problem.y, problem.groups, config=config, shared=shared)
         with np.errstate(all="ignore"):
             scores = score_predictions(problem.y, fit.predict(law, problem.X, problem.groups))
         if scores.failed or not math.isfinite(scores.nmse):
             continue
         reason = check_extrapolation(law, fit, problem.X, problem.y, problem.groups, problem.region)
-        objective = scores.nmse * (1.0 + penalty * effective_params(law.n_params, len(shared), n_groups))
+        objective = penalized(scores.nmse, law, shared, problem.groups, penalty)
         key = (reason is not None, objective, description_length(law), candidate.expression)
         scored.append((key, replace(candidate, train_r2=float(scores.r2)), law, fit, reason))
     if not scored:

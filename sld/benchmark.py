@@ -198,13 +198,12 @@ def validation_vs_test(discovery: Discovery, test: SplitArrays, *, top: int = 8)
     from scipy.stats import spearmanr
 
     from sld.search.candidates import law_from_proposal
-    from sld.search.proposals import Proposal
     from sld.search.warm_fits import fit_groups_warm
 
     pairs: list[tuple[float, float]] = []
     for index, outcome in enumerate(discovery.outcomes):
         for candidate in outcome.state.ranked()[:top]:
-            law = law_from_proposal(Proposal(candidate.expression, bounds=candidate.bounds), outcome.problem.variables)
+            law = law_from_proposal(candidate.proposal(), outcome.problem.variables)
             fit = fit_groups_warm(
                 law,
                 outcome.problem.X,
