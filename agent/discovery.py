@@ -108,6 +108,18 @@ class Discovery:
             "failures": usage["failures"], "share_of_proposals": round(self.llm_share(), 4),
         }
 
+    def shared(self) -> dict[str, list[str]]:
+        """Return, per target, the constants with one value for all groups (the others are fitted per group)."""
+        return {o.problem.target: list(o.best.shared) for o in self.outcomes}
+
+    def warnings(self) -> dict[str, str]:
+        """Return, per target that has one, the warning of its choice (e.g. why validation was weak)."""
+        return {o.problem.target: o.state.warning for o in self.outcomes if o.state.warning}
+
+    def uncertainty(self) -> dict[str, dict[str, object]]:
+        """Return, per target, the near-ties' uncertainty band beyond the data."""
+        return {o.problem.target: o.state.band.as_dict() for o in self.outcomes if o.state.band}
+
     def summary(self) -> RunResult:
         """Return the summary (``--json``, ``result.json``)."""
         scores = self.test_scores
@@ -116,8 +128,7 @@ class Discovery:
             law={
                 "expression": self.expression(),
                 "expressions": {o.problem.target: o.best.expression for o in self.outcomes},
-                # Constants with one value for all groups (the others are fitted per group).
-                "shared": {o.problem.target: list(o.best.shared) for o in self.outcomes},
+                "shared": self.shared(),
                 "latex": {o.problem.target: o.law.latex for o in self.outcomes},
                 "n_params": self.n_params,
                 "constants": self.constants(),
@@ -132,8 +143,8 @@ class Discovery:
             proposer=self.proposer,
             llm=self.llm_summary(),
             stopped=dict(self.stopped),
-            warnings={o.problem.target: o.state.warning for o in self.outcomes if o.state.warning},
-            uncertainty={o.problem.target: o.state.band.as_dict() for o in self.outcomes if o.state.band},
+            warnings=self.warnings(),
+            uncertainty=self.uncertainty(),
         )
 
 

@@ -215,7 +215,9 @@ def validation_vs_test(discovery: Discovery, test: SplitArrays, *, top: int = 8)
             scores = score_predictions(test.Y[:, index], fit.predict(law, test.X, test.groups))
             pairs.append((candidate.validation_r2, finite_r2(scores)))
     finite = [(v, t) for v, t in pairs if math.isfinite(v) and math.isfinite(t)]
-    rho = float(spearmanr(*zip(*finite, strict=True)).statistic) if len(finite) >= 3 else float("nan")
+    # A rank correlation needs 3 pairs and two sides that vary (e.g. the top laws may all predict the same).
+    varies = len(finite) >= 3 and all(len(set(sides)) > 1 for sides in zip(*finite, strict=True))
+    rho = float(spearmanr(*zip(*finite, strict=True)).statistic) if varies else float("nan")
     return {"spearman_validation_test": None if math.isnan(rho) else round(rho, 4), "pairs": len(finite)}
 
 
@@ -276,10 +278,10 @@ def score_sld_split(
         candidates_evaluated=discovery.candidates_evaluated(),
         proposals=discovery.proposals(),
         ranking=validation_vs_test(discovery, test),
-        shared={outcome.problem.target: list(outcome.best.shared) for outcome in discovery.outcomes},
+        shared=discovery.shared(),
         plausibility={outcome.problem.target: chosen_plausibility(outcome) for outcome in discovery.outcomes},
-        uncertainty={o.problem.target: o.state.band.as_dict() for o in discovery.outcomes if o.state.band},
-        warnings={o.problem.target: o.state.warning for o in discovery.outcomes if o.state.warning},
+        uncertainty=discovery.uncertainty(),
+        warnings=discovery.warnings(),
         llm=discovery.llm_summary() if discovery.proposer != "offline" else None,
         stopped=dict(discovery.stopped),
     )
