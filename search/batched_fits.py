@@ -245,7 +245,8 @@ _DOMINATED_REASON = REASONS.index("dominated: another start of the same fit is f
 
 def _norms(vectors: Array) -> Array:
     """Euclidean norm of each row."""
-    return np.sqrt(np.einsum("bq,bq->b", vectors, vectors))
+    norms: Array = np.sqrt(np.einsum("bq,bq->b", vectors, vectors))
+    return norms
 
 
 def _damped_step(

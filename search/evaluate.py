@@ -173,9 +173,9 @@ class _Builder:
                 return lambda c, t: t[payload]
             return lambda c, t: payload
         if isinstance(expr, sympy.Pow) and self.derive and self._features_only(expr.base):
-            base, log_base = self._log_columns(expr)
-            exponent = self.value(expr.exp)
-            return lambda c, t: _power_from_log(exponent(c, t), c[log_base], c[base])
+            base_column, log_column = self._log_columns(expr)
+            fitted_exponent = self.value(expr.exp)
+            return lambda c, t: _power_from_log(fitted_exponent(c, t), c[log_column], c[base_column])
         args = [self.value(arg) for arg in expr.args]
         if isinstance(expr, sympy.Add | sympy.Mul):
             op = operator.add if isinstance(expr, sympy.Add) else operator.mul
