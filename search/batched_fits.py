@@ -154,14 +154,16 @@ def solve_batch(
     reason = np.zeros(n_problems, dtype=np.int64)
     with np.errstate(all="ignore"):
         residual, jac, cost = system.evaluate(theta)
+        normal, gradient, squares = _normal_equations(jac, residual)
         if not free.any():
             reason[:] = REASONS.index("all constants fixed")
             return BatchSolution(theta, np.where(system.finite(theta), cost, np.inf), iterations, reason)
         lo, hi = lower[free], upper[free]
         all_free = bool(free.all())
         # The state of the problems still iterating, compacted: row k belongs to problem active[k]. Finished problems
-        # are written back to theta, cost, reason and iterations, and drop out of every array (the system's rows,
-        # residual and jac too), so that a slow tail iterates on small arrays.
+        # are written back to theta, cost, reason and iterations, and drop out of every array (the system's rows
+        # too), so that a slow tail iterates on small arrays. Each problem's normal equations are kept rather than
+        # its Jacobian: a rejected step (about a quarter) reuses them with a larger damping.
         active, live = np.arange(n_problems), system
         point, z, now = theta.copy(), theta[:, free], cost.copy()
         damping = np.full(n_problems, _DAMPING_START)
@@ -171,7 +173,7 @@ def solve_batch(
         for iteration in range(1, max_iterations + 1):
             if active.size == 0:
                 break
-            step, gradient_small, predicted = _damped_step(jac, residual, z, lo, hi, damping)
+            step, gradient_small, predicted = _damped_step(normal, gradient, squares, z, lo, hi, damping)
             trial = np.minimum(np.maximum(z + step, lo), hi)
             if all_free:
                 trial_theta = trial
@@ -184,10 +186,13 @@ def solve_batch(
             moved = _norms(trial - z)
             # Accepted problems take the trial point and loosen the damping; the others tighten it.
             if accepted.all():
-                z, point, now, residual, jac = trial, trial_theta, new_cost, new_residual, new_jac
+                z, point, now = trial, trial_theta, new_cost
+                normal, gradient, squares = _normal_equations(new_jac, new_residual)
             elif accepted.any():
                 z[accepted], now[accepted] = trial[accepted], new_cost[accepted]
-                residual[accepted], jac[:, accepted] = new_residual[accepted], new_jac[:, accepted]
+                normal[accepted], gradient[accepted], squares[accepted] = _normal_equations(
+                    new_jac[:, accepted], new_residual[accepted]
+                )
                 if all_free:
                     point = z
                 else:
@@ -231,7 +236,7 @@ def solve_batch(
                 active, live = active[keep], live.subset(keep)
                 point, z, now = point[keep], z[keep], now[keep]
                 damping, growth, checkpoint = damping[keep], growth[keep], checkpoint[keep]
-                residual, jac = residual[keep], jac[:, keep]
+                normal, gradient, squares = normal[keep], gradient[keep], squares[keep]
         theta[active], cost[active], iterations[active] = point, now, iteration
         return BatchSolution(theta, np.where(system.finite(theta), cost, np.inf), iterations, reason)
 
@@ -250,14 +255,11 @@ def _norms(vectors: Array) -> Array:
     return norms
 
 
-def _damped_step(
-    jac: Array, residual: Array, z: Array, lower: Array, upper: Array, damping: Array
-) -> tuple[Array, BoolArray, Array]:
-    """Return each problem's Levenberg-Marquardt step, whether its gradient is negligible, and the predicted decrease.
+def _normal_equations(jac: Array, residual: Array) -> tuple[Array, Array, Array]:
+    """Return each problem's ``J^T J`` (b, q, q), gradient ``J^T r`` (b, q) and ``r.r`` (b,).
 
-    ``jac`` has the compiled law's layout, shape (q, b, m); the predicted decrease is that of the linearised cost.
+    ``jac`` has the compiled law's layout, shape (q, b, m).
     """
-    b, q = z.shape
     # einsum over the (q, b, m) layout is several times faster than matmul on stacks of tiny matrices (many
     # problems of few rows); BLAS's matmul wins on few problems of many rows.
     if jac.shape[2] >= _MATMUL_ROWS:
@@ -267,7 +269,19 @@ def _damped_step(
     else:
         gradient = np.einsum("ibm,bm->bi", jac, residual)
         normal = np.einsum("ibm,jbm->bij", jac, jac)
-    normal = np.ascontiguousarray(normal)
+    return normal, gradient, np.einsum("bm,bm->b", residual, residual)
+
+
+def _damped_step(
+    normal: Array, gradient: Array, squares: Array, z: Array, lower: Array, upper: Array, damping: Array
+) -> tuple[Array, BoolArray, Array]:
+    """Return each problem's Levenberg-Marquardt step, whether its gradient is negligible, and the predicted decrease.
+
+    ``normal``, ``gradient`` and ``squares`` come from `_normal_equations` (and are not changed); the predicted
+    decrease is that of the linearised cost.
+    """
+    b, q = z.shape
+    normal = np.array(normal, order="C")  # damped below; the undamped one serves a rejected step again
     diagonal_view = normal.reshape(b, q * q)[:, :: q + 1]  # a writeable view of each problem's diagonal
     diagonal = diagonal_view.copy()
     # Constants on a bound whose descent direction leaves the box are held for this step.
@@ -289,8 +303,7 @@ def _damped_step(
     step = _solve_damped(normal, -gradient)
     step = np.where(np.isfinite(step), step, 0.0)
     # Scaled gradient test: |g_j| against the size of the Jacobian column and of the cost, as in scipy.
-    cost_scale = np.maximum(np.einsum("bm,bm->b", residual, residual), 1e-300)
-    gradient_small = np.max(np.abs(gradient) * np.sqrt(scale), axis=1) <= _GTOL * cost_scale
+    gradient_small = np.max(np.abs(gradient) * np.sqrt(scale), axis=1) <= _GTOL * np.maximum(squares, 1e-300)
     # Decrease the linear model predicts for the step: -(g.s + s.(J^T J).s / 2), which for the solution of
     # (J^T J + D) s = -g is (s.D.s - g.s) / 2 (Madsen, Nielsen & Tingleff 2004, eq. 3.14); held constants have s = 0.
     predicted = 0.5 * np.einsum("bq,bq->b", step, damped * step - gradient)

@@ -51,6 +51,8 @@ _UNARY: dict[type[sympy.Basic], tuple[Callable[[Value], Value], Callable[[Value,
     sympy.Abs: (np.abs, lambda a, v: np.sign(a)),
 }
 _NO_CONSTANTS = np.zeros(0)
+# The derivative of a constant by itself; `_scale` recognises it by identity.
+_UNIT = np.float64(1.0)
 
 
 @dataclass(frozen=True)
@@ -223,7 +225,7 @@ class _Builder:
             if kind == "var":
                 return lambda c, t: (c[payload], None)
             if kind == "const":
-                unit = {payload: np.float64(1.0)}
+                unit = {payload: _UNIT}
                 return lambda c, t: (t[payload], unit)
             return lambda c, t: (payload, None)
         if isinstance(expr, sympy.Pow) and self.derive and self._features_only(expr.base):
@@ -322,7 +324,9 @@ def _scale(grad: Grad, factor: Value) -> Grad:
     """Multiply a gradient by a per-row (or scalar) factor: ``d(u) * f``."""
     if grad is None:
         return None
-    return {index: derivative * factor for index, derivative in grad.items()}
+    # A constant's own derivative is the unit: ``A * f`` has derivative ``f`` by A, the factor itself, not a copy
+    # (the trees never write into their arrays, so sharing one is safe).
+    return {index: factor if derivative is _UNIT else derivative * factor for index, derivative in grad.items()}
 
 
 def _add(left: Grad, right: Grad) -> Grad:
