@@ -17,8 +17,8 @@ Inside the trees a value is either a numpy scalar or array that depends on const
 once per call, or per problem, rather than per row) or an array of ``shape``. A gradient is ``None``
 (independent of the constants) or a sparse dict from constant index to the derivative: most nodes depend on one or
 two of a law's constants, so a dense gradient per node would multiply mostly zeros (it dominated the batched fits).
-Callers must run the trees under ``np.errstate(all="ignore")``: overflow and invalid operations give
-``inf``/``nan`` rather than errors.
+Overflow and invalid operations give ``inf``/``nan`` rather than errors: the `CompiledLaw` methods run the trees
+under ``np.errstate(all="ignore")``.
 """
 
 from __future__ import annotations
@@ -78,8 +78,9 @@ class CompiledLaw:
 
     def values(self, cols: Array, theta: Array, *, prepared: bool = False) -> Array:
         """Return the predictions, of ``cols.shape[1:]``, for ``cols`` of shape ``(n_vars, *shape)``."""
-        ready = cols if prepared else self.prepare(cols)
-        return _as_rows(self.value_fn(ready, theta), cols.shape[1:])
+        with np.errstate(all="ignore"):  # non-finite predictions are results, not errors
+            ready = cols if prepared else self.prepare(cols)
+            return _as_rows(self.value_fn(ready, theta), cols.shape[1:])
 
     def values_and_jacobian(self, cols: Array, theta: Array) -> tuple[Array, Array]:
         """Return the ``(n,)`` predictions and their ``(n, n_params)`` Jacobian with respect to ``theta``."""
@@ -95,7 +96,8 @@ class CompiledLaw:
         derivative contiguous, which the batched fitter's products want.
         """
         shape = cols.shape[1:]
-        value, grad = self.dual_fn(cols if prepared else self.prepare(cols), theta)
+        with np.errstate(all="ignore"):
+            value, grad = self.dual_fn(cols if prepared else self.prepare(cols), theta)
         grad = grad or {}
         positions = list(indices)
         out = np.zeros((len(positions), *shape))

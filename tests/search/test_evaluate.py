@@ -58,3 +58,11 @@ def test_laws_without_feature_only_subtrees_need_no_preparation():
     cols = np.arange(1.0, 4.0)[None, :]
     assert law.compiled.prepare(cols) is cols
     assert_allclose(law.compiled.values(cols, np.array([2.0, 1.0])), [3.0, 5.0, 7.0])
+
+
+def test_overflow_is_a_result_even_outside_errstate():
+    # Warnings are errors in the test suite: a caller that forgets np.errstate must still get inf, not a raise.
+    law = parse_law("a * x**b", ["x"])
+    value, gradients = law.compiled.values_and_gradients(np.array([[1e-300, 2.0]]), np.array([1.0, -5.0]), [1])
+    assert law.compiled.values(np.array([[1e-300, 2.0]]), np.array([1.0, -5.0]))[0] == np.inf
+    assert value[0] == np.inf and np.isfinite(gradients[0, 1])
