@@ -4,9 +4,10 @@ A candidate law is fitted thousands of times per evaluation (every group of ever
 problem of a few constants on a dozen rows. Solved one by one (``scipy.optimize.least_squares``) the arithmetic is
 microseconds and the Python overhead is everything. Here all problems of one law advance together: their rows are
 laid side by side in one padded array, the compiled law (`sld.search.evaluate`) evaluates values and exact
-Jacobians for all of them in one call (it accepts one value of each constant per row), and each iteration solves
-every problem's damped ``p x p`` normal equations in one batched ``np.linalg.solve``. Each problem keeps its own
-damping and stops on its own; finished problems drop out of the arrays.
+Jacobians for all of them in one call (it accepts one value of each constant per problem), and each iteration solves
+every problem's damped ``p x p`` normal equations at once (LAPACK's batched solve, or for large batches a Cholesky
+written over the batch). Each problem keeps its own damping and stops on its own; finished problems drop out of the
+arrays.
 
 Bounds: a step is projected onto the box, and constants sitting on a bound whose gradient pushes outward are held
 for that step (an active set), so the other constants still take a full Gauss-Newton step. Robust losses rescale
