@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -23,6 +23,9 @@ from sld.search.batched_fits import REASONS, BatchSolution, solve_batch
 from sld.search.evaluate import CompiledLaw
 from sld.search.expressions import ConstantSpec, Law
 
+if TYPE_CHECKING:
+    from threadpoolctl import ThreadpoolLimiter
+
 Array = NDArray[np.float64]
 
 # Residuals of non-finite predictions are replaced by this (times the target scale), so that the optimizer
@@ -30,6 +33,20 @@ Array = NDArray[np.float64]
 _PENALTY = 1e6
 # A start whose MSE is below this fraction of Var(y) fits exactly; the other starts cannot do better.
 _NEAR_ZERO = 1e-12
+
+
+def one_blas_thread() -> ThreadpoolLimiter:
+    """Limit numpy's and scipy's BLAS to one thread; use as a context manager, or call to limit from now on.
+
+    The fits solve many small linear systems, where a second BLAS thread only adds contention: on the shared 2-core
+    machine, scipy's SVD of the 589 x 85 joint Jacobian of a shared-constant fit on sft took 96 ms with the default
+    two threads and 3.4 ms with one. threadpoolctl limits only libraries already loaded, so scipy's own OpenBLAS
+    (which ``scipy.optimize.least_squares`` uses, loaded on its first import) is loaded first.
+    """
+    import scipy.linalg  # noqa: F401 -- loads scipy's OpenBLAS, so that the limit reaches it
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 class FitConfig(BaseModel):
@@ -219,31 +236,49 @@ def fit_datasets(
     results: list[FitResult | None] = [None] * len(datasets)
     if owner:
         solution = _solve_padded(law, datasets, starts, owner, use_log, lower, upper, config)
-        owner_arr = np.asarray(owner)
-        for i, (X_rows, y_rows) in enumerate(datasets):
-            if not len(y_rows):
-                continue
-            mine = np.flatnonzero(owner_arr == i)
-            cost = solution.cost[mine]
+        fitted = [i for i, (_, y_rows) in enumerate(datasets) if len(y_rows)]
+        # The problems of each dataset are one block of the batch, in dataset order.
+        ends = np.cumsum([len(starts[i]) for i in fitted])
+        chosen: dict[int, tuple[int, int]] = {}  # dataset -> (its first problem, its best problem)
+        for i, end in zip(fitted, ends, strict=True):
+            first = int(end) - len(starts[i])
+            cost = solution.cost[first:end]
             finite = np.isfinite(cost)
             if not finite.any():
-                message = "; ".join([f"no start of {mine.size} gave finite predictions", *notes[i]])
+                message = "; ".join([f"no start of {cost.size} gave finite predictions", *notes[i]])
                 results[i] = FitResult(None, False, message, math.inf, 0)
                 continue
             # Several starts may fit exactly (an underdetermined fold); like the scipy path, which stops at the
             # first exact fit, take the earliest (the init or warm start) rather than the one that rounds lowest.
+            y_rows = datasets[i][1]
             target = np.log(y_rows) if use_log[i] else y_rows
             exact = np.flatnonzero(2 * cost / len(y_rows) <= _NEAR_ZERO * np.var(target))
-            best = mine[int(exact[0])] if exact.size else mine[int(np.argmin(np.where(finite, cost, np.inf)))]
-            theta = solution.theta[best]
-            with np.errstate(all="ignore"):
-                mse = float(np.mean((law.compiled.values(np.ascontiguousarray(X_rows.T), theta) - y_rows) ** 2))
+            best = first + (int(exact[0]) if exact.size else int(np.argmin(np.where(finite, cost, np.inf))))
+            chosen[i] = (first, best)
+        mse = _mse_of(law, [datasets[i] for i in chosen], solution.theta[[best for _, best in chosen.values()]])
+        for (i, (first, best)), error in zip(chosen.items(), mse, strict=True):
+            n_ok = int(np.isfinite(solution.cost[first : first + len(starts[i])]).sum())
             summary = (
-                f"best of {int(finite.sum())} finite starts (of {mine.size}): "
+                f"best of {n_ok} finite starts (of {len(starts[i])}): "
                 f"{REASONS[int(solution.reason[best])]} after {int(solution.iterations[best])} batched LM iterations"
             )
-            results[i] = FitResult(theta, True, "; ".join([summary, *notes[i]]), mse, int(finite.sum()))
+            results[i] = FitResult(solution.theta[best], True, "; ".join([summary, *notes[i]]), float(error), n_ok)
     return [result or FitResult(None, False, "no rows to fit", math.inf, 0) for result in results]
+
+
+def _mse_of(law: Law, datasets: Sequence[tuple[Array, Array]], theta: Array) -> Array:
+    """Return the training MSE of each dataset under its constants (rows of ``theta``), in one compiled call."""
+    if not datasets:
+        return np.zeros(0)
+    sizes = np.array([len(y_rows) for _, y_rows in datasets])
+    X_all = np.concatenate([X_rows for X_rows, _ in datasets])
+    y_all = np.concatenate([y_rows for _, y_rows in datasets])
+    per_row = np.repeat(theta, sizes, axis=0).T
+    with np.errstate(all="ignore"):
+        squared = (law.compiled.values(np.ascontiguousarray(X_all.T), np.ascontiguousarray(per_row)) - y_all) ** 2
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    mse: Array = np.add.reduceat(squared, offsets) / sizes
+    return mse
 
 
 def _solve_padded(

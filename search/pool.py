@@ -107,10 +107,10 @@ _WORKER_CONTEXT: dict[str, object] = {}
 
 
 def _init_worker(problem: Problem, folds: list[Fold], config: EngineConfig) -> None:
-    from threadpoolctl import threadpool_limits
+    from sld.search.fitting import one_blas_thread
 
     # Each worker solves tiny systems; one BLAS thread per process avoids oversubscribing the cores.
-    threadpool_limits(limits=1, user_api="blas")
+    one_blas_thread()
     _WORKER_CONTEXT.update(problem=problem, folds=folds, config=config)
 
 

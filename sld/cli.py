@@ -19,12 +19,12 @@ class _DomainErrorGroup(click.Group):
     """A click group that turns domain errors into one-line messages and exit code 1."""
 
     def invoke(self, ctx: click.Context) -> object:
-        from threadpoolctl import threadpool_limits
+        from sld.search.fitting import one_blas_thread
 
         try:
             # The fits solve many tiny linear systems: multi-threaded BLAS only adds contention (measured: a
             # 500 x 130 SVD took 0.28 s on 1 thread and 21 s on 2 busy cores with the default thread pool).
-            with threadpool_limits(limits=1, user_api="blas"):
+            with one_blas_thread():
                 return super().invoke(ctx)
         except DOMAIN_ERRORS as exc:
             click.echo(f"error: {exc}", err=True)

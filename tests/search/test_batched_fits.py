@@ -156,3 +156,35 @@ def test_grouped_predictions_use_each_rows_group_constants():
     fit = fit_law_grouped(law, X, y, groups, config=BATCHED)
     expected = np.concatenate([law.predict(X[groups == g], fit.fits[g].params) for g in ("g0", "g1", "g2")])
     assert_allclose(fit.predict(law, X, groups), expected, rtol=1e-12)
+
+
+def test_the_batched_cholesky_solves_as_lapack_and_falls_back_where_it_breaks():
+    from sld.search.batched_fits import _CHOLESKY_PROBLEMS_PER_CONSTANT, _cholesky_solve, _solve_damped
+
+    rng = np.random.default_rng(0)
+    q = 4
+    b = _CHOLESKY_PROBLEMS_PER_CONSTANT * q  # large enough for the Cholesky path
+    jac = rng.standard_normal((b, q, 12))
+    normal = jac @ jac.transpose(0, 2, 1) + 1e-3 * np.eye(q)
+    rhs = rng.standard_normal((b, q))
+    expected = np.linalg.solve(normal, rhs[:, :, None])[:, :, 0]
+    assert_allclose(_cholesky_solve(normal, rhs), expected, rtol=1e-9, atol=1e-12)
+    normal[3] = np.diag([1.0, -1.0, 2.0, 3.0])  # not positive definite: the factorisation breaks there
+    expected[3] = np.linalg.solve(normal[3], rhs[3])
+    assert_allclose(_solve_damped(normal, rhs), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_a_batch_of_many_groups_fits_each_group_as_a_batch_of_one():
+    # 300 groups x 6 starts is far above the Cholesky threshold; one group alone is far below it.
+    law, X, y, _ = _family_data("power law with offset")
+    names = np.array([f"g{i:03d}" for i in range(300)])
+    rng = np.random.default_rng(2)
+    many_X = np.tile(X[:12], (300, 1))
+    many_y = np.concatenate([y[:12] * (1 + 0.05 * rng.standard_normal()) for _ in range(300)])
+    many_groups = np.repeat(names, 12)
+    together = fit_law_grouped(law, many_X, many_y, many_groups, config=BATCHED)
+    for name in names[::60]:
+        rows = many_groups == name
+        alone = fit_law(law, many_X[rows], many_y[rows], config=BATCHED)
+        assert together.fits[name].mse == pytest.approx(alone.mse, rel=1e-6)
+        assert_allclose(together.fits[name].params, alone.params, rtol=1e-4)

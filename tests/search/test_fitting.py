@@ -160,3 +160,14 @@ def test_config_is_frozen_and_strict():
         FitConfig(loss="l1")
     with pytest.raises(ValidationError):
         FitConfig().n_starts = 2  # type: ignore[misc]
+
+
+def test_one_blas_thread_limits_every_blas_scipy_fits_with():
+    import scipy.linalg  # noqa: F401 -- whatever BLAS scipy's solvers use must be among the limited ones
+    from threadpoolctl import threadpool_info
+
+    from sld.search.fitting import one_blas_thread
+
+    with one_blas_thread():
+        blas = [info for info in threadpool_info() if info["user_api"] == "blas"]
+        assert blas and all(info["num_threads"] == 1 for info in blas)
