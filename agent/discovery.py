@@ -7,7 +7,6 @@ Example
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from sld.search import Scores, SplitArrays
 from sld.search.engine import SearchOutcome
+from sld.search.scoring import finite_or_none
 from sld.tasks import Task
 
 from .proposers import SOURCE_LLM
@@ -133,10 +133,10 @@ class Discovery:
                 "n_params": self.n_params,
                 "constants": self.constants(),
             },
-            test_r2=None if scores is None else _json_float(scores.r2),
-            test_nmse=None if scores is None else _json_float(scores.nmse),
-            test_nmae=None if scores is None else _json_float(scores.nmae),
-            validation_r2=_json_float(self.validation_r2),
+            test_r2=None if scores is None else finite_or_none(scores.r2),
+            test_nmse=None if scores is None else finite_or_none(scores.nmse),
+            test_nmae=None if scores is None else finite_or_none(scores.nmae),
+            validation_r2=finite_or_none(self.validation_r2),
             candidates_evaluated=self.candidates_evaluated(),
             proposals=self.proposals(),
             seconds=round(self.seconds, 3),
@@ -146,10 +146,6 @@ class Discovery:
             warnings=self.warnings(),
             uncertainty=self.uncertainty(),
         )
-
-
-def _json_float(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
 
 
 def predict_task(discovery: Discovery, rows: SplitArrays) -> np.ndarray:

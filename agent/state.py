@@ -13,14 +13,13 @@ Example
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sld.search.candidates import candidate_from_record
+from sld.search.candidates import candidate_from_record, json_number
 from sld.search.engine import EngineConfig, SearchState
 from sld.search.proposals import Proposal
 from sld.search.stopping import StopPolicy
@@ -155,7 +154,7 @@ def proposal_record(proposal: Proposal) -> Record:
     return {
         "expression": proposal.expression, "source": proposal.source, "family": proposal.family,
         "rationale": proposal.rationale,
-        "bounds": {name: [_plain(value) for value in bound] for name, bound in proposal.bounds.items()},
+        "bounds": {name: [json_number(value) for value in bound] for name, bound in proposal.bounds.items()},
         "shared": list(proposal.shared),
     }
 
@@ -166,10 +165,6 @@ def proposal_from_record(record: Mapping[str, Any]) -> Proposal:
     return Proposal(expression=str(record["expression"]), source=str(record["source"]),
                     family=str(record.get("family", "")), bounds=bounds, rationale=str(record.get("rationale", "")),
                     shared=tuple(str(name) for name in record.get("shared", ())))
-
-
-def _plain(value: float) -> float | str:
-    return value if math.isfinite(value) else str(value)
 
 
 def search_state(state: AgentState, target: str) -> SearchState:

@@ -111,12 +111,15 @@ class Candidate:
                 record[name] = None
         record["fold_r2"] = list(self.fold_r2)
         record["shared"] = list(self.shared)
-        record["bounds"] = {name: [_json_number(v) for v in bound] for name, bound in self.bounds.items()}
+        record["bounds"] = {name: [json_number(v) for v in bound] for name, bound in self.bounds.items()}
         return record
 
 
-def _json_number(value: float) -> float | str:
-    # JSON has no infinity; bounds keep theirs as strings so a resumed run reads them back exactly.
+def json_number(value: float) -> float | str:
+    """Return ``value``, or its text (``'inf'``) when it is not finite.
+
+    JSON has no infinity; bounds keep theirs as text so that a resumed run reads them back exactly.
+    """
     return value if math.isfinite(value) else str(value)
 
 

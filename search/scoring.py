@@ -51,6 +51,11 @@ class Scores:
         return cls(-math.inf, math.inf, math.inf, True, message)
 
 
+def finite_or_none(value: float) -> float | None:
+    """Return ``value`` as a float, or ``None`` when it is not finite (JSON has no NaN or infinity)."""
+    return float(value) if math.isfinite(value) else None
+
+
 def clip_r2(r2: float) -> float:
     """Clip R^2 to [-1, 1] as the SLDBench leaderboard does (``nan`` and ``-inf`` become -1).
 

@@ -44,6 +44,7 @@ from sld.corpus.proxy.train import Trainer, train_run
 from sld.search.errors import ExpressionError
 from sld.search.expressions import ConstantSpec, Law, parse_law
 from sld.search.fitting import FitConfig, fit_law
+from sld.search.scoring import finite_or_none
 
 VALIDATION_DIR = "validation"
 # Hoffmann et al. 2022 (Chinchilla), Eq. 2, in the sweep's column names (params = N, tokens = D).
@@ -348,7 +349,7 @@ def _preregister(
                 "spread": float(spread[j]),
                 "chosen": j in chosen,
                 "already_trained": run_key(model, train) in already,
-                "predicted": [_finite_or_none(value) for value in predictions[:, j]],
+                "predicted": [finite_or_none(value) for value in predictions[:, j]],
             }
             for j, (model, train) in enumerate(candidates)
         ],
@@ -361,10 +362,6 @@ def _preregister(
         path, n = out / f"{stem}-{n}.json", n + 1
     path.write_text(json.dumps(registered, indent=2) + "\n")
     return path
-
-
-def _finite_or_none(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
 
 
 def _report(
@@ -387,7 +384,7 @@ def _report(
                     "expression": law.law.text,
                     "source": law.source,
                     "constants": law.constants,
-                    "predicted": [_finite_or_none(value) for value in row],
+                    "predicted": [finite_or_none(value) for value in row],
                     "observed": [float(value) for value in observed],
                     "abs_rel_error": error,
                 },
