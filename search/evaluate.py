@@ -186,29 +186,14 @@ class _Builder:
             if len(args) == 2:
                 f, g = args
                 return lambda c, t: op(f(c, t), g(c, t))
-
-            def fold(c: Array, t: Array) -> Value:
-                out = args[0](c, t)
-                for f in args[1:]:
-                    out = op(out, f(c, t))
-                return out
-
-            return fold
+            return _folded(args, op)
         if isinstance(expr, sympy.Pow):
             base, exponent = args
             if expr.exp.is_Number:
                 return _numeric_power(base, float(expr.exp))
             return lambda c, t: np.power(base(c, t), exponent(c, t))
         if isinstance(expr, sympy.Min | sympy.Max):
-            pick = np.minimum if isinstance(expr, sympy.Min) else np.maximum
-
-            def extremum(c: Array, t: Array) -> Value:
-                out = args[0](c, t)
-                for f in args[1:]:
-                    out = pick(out, f(c, t))
-                return out
-
-            return extremum
+            return _folded(args, np.minimum if isinstance(expr, sympy.Min) else np.maximum)
         fn, _ = _unary(expr)
         (f,) = args
         return lambda c, t: fn(f(c, t))
@@ -306,6 +291,17 @@ def _leaf(expr: sympy.Basic, slots: dict[str, tuple[bool, int]]) -> tuple[str, A
             raise ExpressionError(f"the number {expr} is not a finite real number")
         return ("num", np.float64(number.real))
     return None
+
+
+def _folded(args: list[ValueFn], op: Callable[[Value, Value], Value]) -> ValueFn:
+    # A sum, product, min or max of any number of terms, folded left to right.
+    def fold(c: Array, t: Array) -> Value:
+        out = args[0](c, t)
+        for f in args[1:]:
+            out = op(out, f(c, t))
+        return out
+
+    return fold
 
 
 def _numeric_power(base: ValueFn, exponent: float) -> ValueFn:
