@@ -195,15 +195,6 @@ def breaks_trend(curve: FloatArray, y: FloatArray, trend: str) -> bool:
     return bool(np.mean(np.any(wrong, axis=0)) > ROW_SHARE)
 
 
-def far_trend_reason(curve: FloatArray, y: FloatArray, trend: str) -> str | None:
-    """Return why predictions from the data out to far beyond them break ``trend``, or ``None``.
-
-    ``curve`` has shape (1 + k, n): each row's prediction at the data, then at each far factor. A loss that falls
-    over the data and turns back up far beyond them (a parabola in logs) does not keep the data's trend.
-    """
-    return f"turns against the {trend} trend far beyond the data" if breaks_trend(curve, y, trend) else None
-
-
 def unit_interval_reason(predictions: FloatArray) -> str | None:
     """Return why predictions of a rate, shape (k, n), leave [0, 1] on too many rows, or ``None``."""
     with np.errstate(invalid="ignore"):
@@ -219,12 +210,11 @@ def far_curve(law: Law, fit: GroupedFit, X: FloatArray, groups: StrArray, region
 
     Shape (1 + len(FAR_FACTORS), n); ``None`` when the axis has no scale column (additive axes have no far probe).
     """
-    far = [far_moved(X, region.axis_columns, factor) for factor in FAR_FACTORS]
-    if not far or far[0] is None:
+    moved = [far_moved(X, region.axis_columns, factor) for factor in FAR_FACTORS]
+    if moved[0] is None:  # the same columns are scale columns at every factor
         return None
     with np.errstate(all="ignore"):
-        moved_predictions = [fit.predict(law, moved, groups) for moved in far if moved is not None]
-        return np.vstack([fit.predict(law, X, groups), *moved_predictions])
+        return np.vstack([fit.predict(law, rows, groups) for rows in [X, *moved] if rows is not None])
 
 
 def far_trend(region: ProbeRegion) -> str | None:
@@ -247,27 +237,38 @@ def far_reason(
     y: FloatArray,
     groups: StrArray,
     region: ProbeRegion,
-    *,
-    trend: bool = True,
 ) -> str | None:
     """Return why the law breaks a loss's floor, a rate's range or the data's trend far beyond the data, or ``None``.
 
     Far means every scale column of the axis multiplied together by each of ``FAR_FACTORS``; axes without a
-    scale column (additive ones) have no far probe. The trend (:func:`far_trend`) is checked unless ``trend`` is
-    false.
+    scale column (additive ones) have no far probe. The trend is :func:`far_trend`.
     """
-    shared_trend = far_trend(region) if trend else None
-    if not (region.floor or region.unit_interval or shared_trend):
+    if not (region.floor or region.unit_interval or far_trend(region)):
         return None
     curve = far_curve(law, fit, X, groups, region)
     if curve is None:
         return None
+    return range_reason(curve, y, region) or far_trend_reason(curve, y, region)
+
+
+def range_reason(curve: FloatArray, y: FloatArray, region: ProbeRegion) -> str | None:
+    """Return why a :func:`far_curve` breaks a loss's floor or a rate's [0, 1], or ``None``."""
     reason = floor_reason(curve[1:], y) if region.floor else None
     if reason is None and region.unit_interval:
         reason = unit_interval_reason(curve[1:])
-    if reason is None and shared_trend is not None:
-        reason = far_trend_reason(curve, y, shared_trend)
     return reason
+
+
+def far_trend_reason(curve: FloatArray, y: FloatArray, region: ProbeRegion) -> str | None:
+    """Return why a :func:`far_curve` breaks the trend the axis columns share (:func:`far_trend`), or ``None``.
+
+    A loss that falls over the data and turns back up far beyond them (a parabola in logs) does not keep the
+    data's trend.
+    """
+    trend = far_trend(region)
+    if trend is None or not breaks_trend(curve, y, trend):
+        return None
+    return f"turns against the {trend} trend far beyond the data"
 
 
 def plausibility_record(
@@ -290,14 +291,15 @@ def plausibility_record(
     from sld.search.selection import check_extrapolation, trend_reason
 
     applies = region.floor or region.unit_interval
-    curve, trend = far_curve(law, fit, X, groups, region), far_trend(region)
-    far_trend_kept = curve is None or trend is None or far_trend_reason(curve, y, trend) is None
+    curve = far_curve(law, fit, X, groups, region)
+    floor_kept = curve is None or range_reason(curve, y, region) is None
+    far_trend_kept = curve is None or far_trend_reason(curve, y, region) is None
     return {
         "description_length": description_length(law),
         "nested": nesting_reason(law) is not None,
         "loss": region.floor,
         "rate": region.unit_interval,
-        "floor_kept": (far_reason(law, fit, X, y, groups, region, trend=False) is None) if applies else None,
+        "floor_kept": floor_kept if applies else None,
         "trends": {variables[column]: trend for column, trend in sorted(region.monotone.items())},
         "trends_kept": trend_reason(law, fit, X, y, groups, region) is None and far_trend_kept,
         "reason": check_extrapolation(law, fit, X, y, groups, region),

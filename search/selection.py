@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from sld.search import plausibility
 from sld.search.expressions import Law
 from sld.search.fitting import FitConfig, GroupedFit
 from sld.search.profile import is_scale
@@ -304,8 +305,6 @@ def check_extrapolation(
     together by ``FAR_FACTORS``); and in each declared optimum column, the law has its minimum inside the observed
     range for most rows.
     """
-    from sld.search import plausibility
-
     reason = plausibility.nesting_reason(law)
     if reason is not None:
         return reason
@@ -357,11 +356,9 @@ def trend_reason(
 
     The rule is :func:`sld.search.plausibility.breaks_trend`.
     """
-    from sld.search.plausibility import breaks_trend
-
     curves = curves if curves is not None else probe_curves(law, fit, X, groups, list(region.monotone), region)
     for column, trend in region.monotone.items():
-        if breaks_trend(curves[column], y, trend):
+        if plausibility.breaks_trend(curves[column], y, trend):
             return f"breaks the {trend} trend in column {column} beyond the data"
     return None
 
