@@ -9,13 +9,14 @@ writes a report per task (see ``sld report``). ``sld bench --method human,operon
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+import numpy as np
 from pydantic import BaseModel
 
 from sld.anchors import HUMAN, SLDAGENT_GPT5, load_anchors
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from sld.agent.llm import LLMClient
     from sld.agent.progress import Progress
     from sld.agent.state import AgentConfig
+    from sld.seed_agreement import SeedAgreement
     from sld.side_by_side import BenchComparison
 
 
@@ -104,6 +106,9 @@ def parse_methods(value: str, suite: str) -> list[str]:
               "(see bench/README.md, 'Fitting speed'); --json writes the result.")
 @click.option("--fit-speed-laws", default=4, show_default=True, type=click.IntRange(min=1),
               help="With --fit-speed: law forms per task.")
+@click.option("--seeds", "seed_list",
+              help="With --method sld: run every task once per seed (comma-separated, e.g. 0,1,2) and report "
+              "whether the seeds chose the same law or laws whose test predictions agree (replaces --seed).")
 @discovery_options
 def command(
     method: str,
@@ -118,6 +123,7 @@ def command(
     report_dir: str | None,
     fit_speed: bool,
     fit_speed_laws: int,
+    seed_list: str | None,
     discovery: DiscoveryOptions,
 ) -> None:
     """Score methods on SLDBench (per task test R^2, NMSE, NMAE, constants, seconds) or on the rnsl curves.
@@ -129,6 +135,7 @@ def command(
         _fit_speed(task_list, corpus, discovery.seed, fit_speed_laws, json_path)
         return
     methods = parse_methods(method, suite)
+    seeds = parse_seeds(seed_list, methods) if seed_list is not None else None
     single = suite == "sldbench" and len(methods) == 1
     if report_dir is not None and not single:
         raise click.UsageError("--report works with one method on --suite sldbench; drop --report or list one method.")
@@ -148,6 +155,13 @@ def command(
             raise click.UsageError("--executor ray runs whole bench tasks on the cluster, where the LLM client cannot "
                                    "go; use --proposer offline with --executor ray, or --executor local.")
         task_progress = None if on_ray else progress
+        if seeds is not None and config is not None:
+            agreement = _run_seeds(suite, seeds, task_list, corpus, rnsl_root, config, llm, task_progress, run_root,
+                                   say)
+            from sld.seed_agreement import markdown_seeds
+
+            _emit(markdown_seeds(agreement), agreement, markdown, json_path)
+            return
         if suite == "rnsl":
             comparison = _run_rnsl(methods, task_list, rnsl_root, config, llm, progress, run_root, say)
             _write_comparison(comparison, markdown, json_path)
@@ -198,6 +212,51 @@ def _run_rnsl(methods: list[str], task_list: str | None, rnsl_root: str | None, 
 
     scorers: dict[str, Scorer] = {chosen: partial(scorer, chosen=chosen) for chosen in methods}
     return run_side_by_side("rnsl", scorers, names, progress=say)
+
+
+def parse_seeds(value: str, methods: list[str]) -> list[int]:
+    """Split ``--seeds`` into distinct integers (else a usage error naming the value and the fix)."""
+    if methods != ["sld"]:
+        raise click.UsageError(f"--seeds compares sld's discoveries across seeds; use it with --method sld, "
+                               f"not --method {','.join(methods)}.")
+    try:
+        seeds = list(dict.fromkeys(int(item) for item in split_names(value)))
+    except ValueError:
+        raise click.UsageError(f"--seeds {value!r}: give comma-separated integers, e.g. --seeds 0,1,2.") from None
+    if len(seeds) < 2:
+        raise click.UsageError(f"--seeds {value!r}: give at least two distinct seeds to compare, e.g. --seeds 0,1,2.")
+    return seeds
+
+
+def _run_seeds(suite: str, seeds: list[int], task_list: str | None, corpus: str | None, rnsl_root: str | None,
+               config: AgentConfig, llm: LLMClient | None, progress: Progress | None, run_root: Path | None,
+               say: Callable[[str], None]) -> SeedAgreement:
+    from sld.seed_agreement import run_seeds
+
+    def seeded(seed: int) -> tuple[AgentConfig, Path | None]:
+        engine = config.engine.model_copy(update={"seed": seed})
+        return config.model_copy(update={"engine": engine}), run_root / f"seed{seed}" if run_root else None
+
+    if suite == "rnsl":
+        from sld.corpus import check_curve_names, load_rnsl
+        from sld.rnsl_bench import discover_curve
+
+        curves = load_rnsl(rnsl_root)
+        names: Sequence[str] = check_curve_names(split_names(task_list) or tuple(curves), curves)
+
+        def discover(name: str, seed: int) -> tuple[TaskScore, np.ndarray | None, np.ndarray]:
+            seed_config, root = seeded(seed)
+            return discover_curve(curves[name], config=seed_config, run_root=root, llm=llm, progress=progress)
+    else:
+        from sld.benchmark import discover_task
+
+        names = split_names(task_list) or tuple(task.name for task in list_tasks())
+
+        def discover(name: str, seed: int) -> tuple[TaskScore, np.ndarray | None, np.ndarray]:
+            seed_config, root = seeded(seed)
+            return discover_task(name, corpus=corpus, config=seed_config, run_root=root, llm=llm, progress=progress)
+
+    return run_seeds(suite, discover, names, seeds, progress=say)
 
 
 def _emit(table: str, result: BaseModel, markdown: str | None, json_path: str | None) -> None:
