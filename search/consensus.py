@@ -2,9 +2,12 @@
 
 Dozens of candidates can validate within noise of each other and still disagree wildly beyond the data; the
 folds cannot tell which is right. The median prediction of the near-ties is a robust estimate of where the
-curve goes (one law that explodes, or one that flattens too early, moves it little), so the choice prefers the
-laws that stay close to it, then the literature families, then the plainer form (shorter expression tree), then
-the objective. The spread of the near-ties' predictions over the probe region is the uncertainty band.
+curve goes (one law that explodes, or one that flattens too early, moves it little), so the choice keeps the
+laws that stay close to it and, among them, prefers the literature families, then the validation objective, then
+the plainer form (shorter expression tree). The order matters for stability: which generated forms are near-ties
+changes with the seed, and so does their median, so "closest to the median" alone (or "plainest among those that
+agree") flips between laws that disagree on the test; the families and their objectives are the same at every
+seed. The spread of the near-ties' predictions over the probe region is the uncertainty band.
 
 Example
 -------
@@ -173,7 +176,7 @@ def consensus_choice(
     -------
     tuple of (int, UncertaintyBand)
         Among the laws within ``CONSENSUS_TOLERANCE`` of the closest one to the median prediction, the first by
-        (not a literature family, description length, objective, expression).
+        (not a literature family, objective, description length, expression).
     """
     predictions = np.stack([probe_predictions(law, fit, X, groups, region) for _, law, fit in entries])
     # A law that is non-finite where the axis columns move together takes no part in the consensus.
@@ -186,9 +189,9 @@ def consensus_choice(
     deviation = consensus_deviation(predictions, span=float(np.ptp(y)))
     agree = [i for i in range(len(entries)) if deviation[i] <= deviation.min() + CONSENSUS_TOLERANCE]
 
-    def key(index: int) -> tuple[bool, int, float, str]:
+    def key(index: int) -> tuple[bool, float, int, str]:
         candidate, law, _ = entries[index]
-        return (candidate.source != "family", description_length(law), candidate.objective, candidate.expression)
+        return (candidate.source != "family", candidate.objective, description_length(law), candidate.expression)
 
     chosen = min(agree, key=key)
     factors = region.factors if region.axis_columns else (1.0,)

@@ -205,29 +205,51 @@ def unit_interval_reason(predictions: FloatArray) -> str | None:
     return None
 
 
-def far_curve(law: Law, fit: GroupedFit, X: FloatArray, groups: StrArray, region: ProbeRegion) -> FloatArray | None:
-    """Return each row's prediction at the data, then with the axis's scale columns moved by each of ``FAR_FACTORS``.
+def far_curve(
+    law: Law,
+    fit: GroupedFit,
+    X: FloatArray,
+    groups: StrArray,
+    region: ProbeRegion,
+    columns: tuple[int, ...] | None = None,
+) -> FloatArray | None:
+    """Return each row's prediction at the data, then with scale columns moved by each of ``FAR_FACTORS``.
 
-    Shape (1 + len(FAR_FACTORS), n); ``None`` when the axis has no scale column (additive axes have no far probe).
+    The columns moved together are ``columns``, by default the axis's. Shape (1 + len(FAR_FACTORS), n); ``None``
+    when none of them is a scale column (additive axes have no far probe).
     """
-    moved = [far_moved(X, region.axis_columns, factor) for factor in FAR_FACTORS]
+    moved = [far_moved(X, region.axis_columns if columns is None else columns, factor) for factor in FAR_FACTORS]
     if moved[0] is None:  # the same columns are scale columns at every factor
         return None
     with np.errstate(all="ignore"):
         return np.vstack([fit.predict(law, rows, groups) for rows in [X, *moved] if rows is not None])
 
 
-def far_trend(region: ProbeRegion) -> str | None:
-    """Return the trend every axis column shares (declared or shown by the data), or ``None``.
+def far_trend(region: ProbeRegion, columns: tuple[int, ...] | None = None) -> str | None:
+    """Return the trend every column of ``columns`` (default: the axis) shares, declared or shown by the data.
 
-    ``None`` too when the task declares an optimum: the best learning rate (say) moves with scale, so at a fixed
-    one the loss may rise again far along the axis, as hyperparameter scaling laws say it does.
+    ``None`` when they share none, and when the task declares an optimum: the best learning rate (say) moves with
+    scale, so at a fixed one the loss may rise again far along the axis, as hyperparameter scaling laws say it does.
     """
-    trends = {region.monotone.get(column) for column in region.axis_columns}
+    trends = {region.monotone.get(column) for column in (region.axis_columns if columns is None else columns)}
     if len(trends) != 1 or region.optima:
         return None
     trend: str | None = trends.pop()
     return trend
+
+
+def far_directions(region: ProbeRegion) -> list[tuple[int, ...]]:
+    """Return the sets of columns moved together far beyond the data: the axis, then each trend column alone.
+
+    A law must keep its floor and its trends at infinite scale in every variable the data show a trend in, not
+    only along the axis the user extrapolates: a square of ``log N`` that turns back up as N grows, at fixed data,
+    is a law no one would publish even if the test moves only D.
+    """
+    directions = [tuple(region.axis_columns)] if region.axis_columns else []
+    for column in sorted(region.monotone):
+        if (column,) not in directions:
+            directions.append((column,))
+    return directions
 
 
 def far_reason(
@@ -240,15 +262,19 @@ def far_reason(
 ) -> str | None:
     """Return why the law breaks a loss's floor, a rate's range or the data's trend far beyond the data, or ``None``.
 
-    Far means every scale column of the axis multiplied together by each of ``FAR_FACTORS``; axes without a
-    scale column (additive ones) have no far probe. The trend is :func:`far_trend`.
+    Far means the scale columns of each of :func:`far_directions` multiplied together by each of ``FAR_FACTORS``;
+    directions without a scale column (additive ones) have no far probe. The trend is :func:`far_trend`.
     """
-    if not (region.floor or region.unit_interval or far_trend(region)):
-        return None
-    curve = far_curve(law, fit, X, groups, region)
-    if curve is None:
-        return None
-    return range_reason(curve, y, region) or far_trend_reason(curve, y, region)
+    for columns in far_directions(region):
+        if not (region.floor or region.unit_interval or far_trend(region, columns)):
+            continue
+        curve = far_curve(law, fit, X, groups, region, columns)
+        if curve is None:
+            continue
+        reason = range_reason(curve, y, region) or far_trend_reason(curve, y, region, columns)
+        if reason is not None:
+            return reason if columns == tuple(region.axis_columns) else f"{reason} (column {columns[0]} alone)"
+    return None
 
 
 def range_reason(curve: FloatArray, y: FloatArray, region: ProbeRegion) -> str | None:
@@ -259,13 +285,15 @@ def range_reason(curve: FloatArray, y: FloatArray, region: ProbeRegion) -> str |
     return reason
 
 
-def far_trend_reason(curve: FloatArray, y: FloatArray, region: ProbeRegion) -> str | None:
-    """Return why a :func:`far_curve` breaks the trend the axis columns share (:func:`far_trend`), or ``None``.
+def far_trend_reason(
+    curve: FloatArray, y: FloatArray, region: ProbeRegion, columns: tuple[int, ...] | None = None
+) -> str | None:
+    """Return why a :func:`far_curve` breaks the trend its columns share (:func:`far_trend`), or ``None``.
 
     A loss that falls over the data and turns back up far beyond them (a parabola in logs) does not keep the
     data's trend.
     """
-    trend = far_trend(region)
+    trend = far_trend(region, columns)
     if trend is None or not breaks_trend(curve, y, trend):
         return None
     return f"turns against the {trend} trend far beyond the data"
@@ -291,9 +319,11 @@ def plausibility_record(
     from sld.search.selection import check_extrapolation, trend_reason
 
     applies = region.floor or region.unit_interval
-    curve = far_curve(law, fit, X, groups, region)
-    floor_kept = curve is None or range_reason(curve, y, region) is None
-    far_trend_kept = curve is None or far_trend_reason(curve, y, region) is None
+    curves = [(columns, far_curve(law, fit, X, groups, region, columns)) for columns in far_directions(region)]
+    floor_kept = all(curve is None or range_reason(curve, y, region) is None for _, curve in curves)
+    far_trend_kept = all(
+        curve is None or far_trend_reason(curve, y, region, columns) is None for columns, curve in curves
+    )
     return {
         "description_length": description_length(law),
         "nested": nesting_reason(law) is not None,

@@ -7,10 +7,12 @@ from sld.search.fitting import FitResult, GroupedFit
 from sld.search.selection import ProbeRegion, near_ties
 
 
-def _entry(text: str, params: list[float]) -> tuple[Candidate, object, GroupedFit]:
+def _entry(
+    text: str, params: list[float], *, objective: float = 0.01, source: str = "family"
+) -> tuple[Candidate, object, GroupedFit]:
     law = parse_law(text, ("x",))
     fit = GroupedFit(fits={"g": FitResult(np.array(params), True, "", 0.0, 1)})
-    candidate = Candidate(text, source="family", status="ok", objective=0.01, n_params=law.n_params)
+    candidate = Candidate(text, source=source, status="ok", objective=objective, n_params=law.n_params)
     return candidate, law, fit
 
 
@@ -30,7 +32,22 @@ def test_consensus_picks_the_middle_law_even_when_it_is_the_longest():
     assert band.relative_spread > 0.5 and len(band.laws) == 3
 
 
-def test_agreeing_laws_fall_back_to_the_plainer_form():
+def test_among_agreeing_laws_a_family_then_the_objective_decide_before_the_plainer_form():
+    # Which generated near-ties a seed finds moves the median; the families and their objectives do not, so they
+    # decide among the laws that agree (here all three agree within the tolerance).
+    x = np.geomspace(1.0, 10.0, 8)
+    y = 1.0 + 0.1 * x
+    groups = np.full(x.size, "g")
+    entries = [
+        _entry("a + b*x", [1.0, 0.1], objective=0.02),
+        _entry("a + b*x + c*x**2", [1.0, 0.1, 0.00001], objective=0.01),
+        _entry("c0 + c1*x", [1.0, 0.1], objective=0.005, source="evolution"),
+    ]
+    chosen, _ = consensus_choice(entries, x[:, None], y, groups, ProbeRegion(axis_columns=(0,)))
+    assert chosen == 1
+
+
+def test_agreeing_laws_with_equal_objectives_fall_back_to_the_plainer_form():
     x = np.geomspace(1.0, 10.0, 8)
     y = 1.0 + 0.1 * x
     groups = np.full(x.size, "g")

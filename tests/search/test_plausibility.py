@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from sld.search import FitConfig, fit_law_grouped, parse_law
-from sld.search.plausibility import description_length, far_trend, infer_region, nesting_reason
+from sld.search.plausibility import description_length, far_directions, far_trend, infer_region, nesting_reason
 from sld.search.selection import ProbeRegion, check_extrapolation, extrapolation_folds
 
 
@@ -151,3 +151,24 @@ def test_loss_turning_back_up_far_beyond_the_data_is_rejected():
     # Where the task declares an optimum, the best value moves with scale and the far trend is not asked.
     optimum = ProbeRegion(axis_columns=(0,), monotone={0: "decreasing"}, optima=(1,))
     assert far_trend(optimum) is None and far_trend(region) == "decreasing"
+
+
+def test_loss_turning_back_up_far_along_a_trend_column_off_the_axis_is_rejected():
+    # The axis is N; D also lowers the loss over the data, through a parabola in log D whose minimum lies far
+    # beyond them. Probes along the axis alone never see it; D moved alone to 1e24x does.
+    rng = np.random.default_rng(0)
+    N, D = np.geomspace(1e6, 1e9, 40), rng.permutation(np.geomspace(1e8, 1e11, 40))
+    X = np.column_stack([N, D])
+    y = 1.5 + 30.0 * N**-0.3 + 0.001 * (np.log(D) - 40.0) ** 2
+    groups = np.full(N.size, "g")
+    region = ProbeRegion(axis_columns=(0,), monotone={0: "decreasing", 1: "decreasing"}, floor=True)
+    assert far_directions(region) == [(0,), (1,)]
+
+    def checked(text):
+        law = parse_law(text, ("N", "D"))
+        fit = fit_law_grouped(law, X, y, groups, config=FitConfig(seed=0, n_starts=8))
+        return check_extrapolation(law, fit, X, y, groups, region)
+
+    reason = checked("E + A * N**(-a) + b * (log(D) - c)**2")
+    assert reason is not None and "(column 1 alone)" in reason
+    assert checked("E + A * N**(-a) + B * D**(-b)") is None
