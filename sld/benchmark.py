@@ -288,19 +288,6 @@ def score_sld_split(
     return score, predict_task(discovery, test)
 
 
-def score_sld_task(
-    task_name: str,
-    *,
-    corpus: str | Path | None,
-    config: AgentConfig,
-    run_root: Path | None = None,
-    llm: LLMClient | None = None,
-    progress: Progress | None = None,
-) -> TaskScore:
-    """Discover a law for an SLDBench task on its train rows (:func:`score_sld_split`); score it on its test rows."""
-    return discover_task(task_name, corpus=corpus, config=config, run_root=run_root, llm=llm, progress=progress)[0]
-
-
 def discover_task(
     task_name: str,
     *,
@@ -310,7 +297,10 @@ def discover_task(
     llm: LLMClient | None = None,
     progress: Progress | None = None,
 ) -> tuple[TaskScore, np.ndarray | None, np.ndarray]:
-    """Return :func:`score_sld_task`'s score, the chosen laws' test predictions (None: no law), the test targets."""
+    """Discover a law for an SLDBench task on its train rows (:func:`score_sld_split`); score it on its test rows.
+
+    Returns the score, the chosen laws' test predictions (``None`` without a law) and the test targets.
+    """
     task = get_task(task_name)
     train, test = load_task_splits(task, corpus=corpus)
     run_dir = run_root / task.name if run_root else None

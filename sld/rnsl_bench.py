@@ -73,18 +73,6 @@ def score_peer_curve(curve: RnslCurve, peer: PeerName) -> TaskScore:
     return _scored(score, test, predictions)
 
 
-def score_sld_curve(
-    curve: RnslCurve,
-    *,
-    config: AgentConfig,
-    run_root: Path | None = None,
-    llm: LLMClient | None = None,
-    progress: Progress | None = None,
-) -> TaskScore:
-    """Discover a law on the curve's training rows (the bench's one discovery adapter) and score it."""
-    return discover_curve(curve, config=config, run_root=run_root, llm=llm, progress=progress)[0]
-
-
 def discover_curve(
     curve: RnslCurve,
     *,
@@ -93,7 +81,11 @@ def discover_curve(
     llm: LLMClient | None = None,
     progress: Progress | None = None,
 ) -> tuple[TaskScore, np.ndarray | None, np.ndarray]:
-    """Return :func:`score_sld_curve`'s score, the chosen law's test predictions (None without one), the test losses."""
+    """Discover a law on the curve's training rows (the bench's one discovery adapter) and score it.
+
+    Returns the score (with the paper metric), the chosen law's test predictions (``None`` without one) and the
+    test losses.
+    """
     train, test = curve_splits(curve)
     run_dir = run_root / curve.name if run_root else None
     score, predictions = score_sld_split(

@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from sld.anchors import HUMAN, SLDAGENT_GPT5, load_anchors
-from sld.benchmark import BenchResult, TaskScore, run_bench, score_human_task, score_operon_task, score_sld_task
+from sld.benchmark import BenchResult, TaskScore, discover_task, run_bench, score_human_task, score_operon_task
 from sld.commands.discovery_options import DiscoveryOptions, discovery_options
 from sld.commands.options import corpus_option, rnsl_option, split_names
 from sld.search import FitConfig
@@ -169,8 +169,8 @@ def command(
 
         def scorer(name: str, chosen: str) -> TaskScore:
             if chosen == "sld" and config is not None:
-                return score_sld_task(name, corpus=corpus, config=config, llm=llm, progress=task_progress,
-                                      run_root=run_root)
+                return discover_task(name, corpus=corpus, config=config, llm=llm, progress=task_progress,
+                                     run_root=run_root)[0]
             if chosen == "operon":
                 return score_operon_task(name, corpus=corpus, budget_s=discovery.budget_s, seed=discovery.seed,
                                          fit_config=fit_config)
@@ -199,7 +199,7 @@ def _run_rnsl(methods: list[str], task_list: str | None, rnsl_root: str | None, 
               llm: LLMClient | None, progress: Progress, run_root: Path | None,
               say: Callable[[str], None]) -> BenchComparison:
     from sld.corpus import check_curve_names, load_rnsl
-    from sld.rnsl_bench import score_peer_curve, score_sld_curve
+    from sld.rnsl_bench import discover_curve, score_peer_curve
     from sld.side_by_side import run_side_by_side
 
     curves = load_rnsl(rnsl_root)
@@ -207,7 +207,7 @@ def _run_rnsl(methods: list[str], task_list: str | None, rnsl_root: str | None, 
 
     def scorer(name: str, chosen: str) -> TaskScore:
         if chosen == "sld" and config is not None:
-            return score_sld_curve(curves[name], config=config, llm=llm, run_root=run_root, progress=progress)
+            return discover_curve(curves[name], config=config, llm=llm, run_root=run_root, progress=progress)[0]
         return score_peer_curve(curves[name], chosen)  # type: ignore[arg-type]
 
     scorers: dict[str, Scorer] = {chosen: partial(scorer, chosen=chosen) for chosen in methods}
@@ -248,8 +248,6 @@ def _run_seeds(suite: str, seeds: list[int], task_list: str | None, corpus: str 
             seed_config, root = seeded(seed)
             return discover_curve(curves[name], config=seed_config, run_root=root, llm=llm, progress=progress)
     else:
-        from sld.benchmark import discover_task
-
         names = split_names(task_list) or tuple(task.name for task in list_tasks())
 
         def discover(name: str, seed: int) -> tuple[TaskScore, np.ndarray | None, np.ndarray]:
