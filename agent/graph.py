@@ -118,6 +118,8 @@ class AgentContext:
     _folds: dict[str, list[Fold]] = field(default_factory=dict)
     _pools: dict[str, CandidatePool] = field(default_factory=dict)
     _target_deadlines: dict[str, float] = field(default_factory=dict)
+    _target_starts: dict[str, float] = field(default_factory=dict)
+    _restart_starts: dict[tuple[str, int], float] = field(default_factory=dict)
     _logged_calls: int = 0
 
     def spent_s(self) -> float:
@@ -159,9 +161,23 @@ class AgentContext:
         target = current_target(state)
         if target not in self._target_deadlines:
             left = len(state["targets"]) - state["target_index"]
+            now = time.monotonic()
+            self._target_starts[target] = now
             self._target_deadlines[target] = self.config.stop.target_deadline(
-                now=time.monotonic(), run_deadline=self.deadline, targets_left=left)
+                now=now, run_deadline=self.deadline, targets_left=left)
         return self._target_deadlines[target]
+
+    def restart_deadline(self, state: AgentState) -> float:
+        """Return when the current search of the current target hands over to the next one.
+
+        Each search gets an even share of the target's time left when it starts (in this process: a resumed run
+        splits what is left among the searches still to run).
+        """
+        deadline = self.target_deadline(state)
+        target, restart = current_target(state), state["restart"]
+        start = self._restart_starts.setdefault(
+            (target, restart), self._target_starts[target] if restart == 0 else time.monotonic())
+        return self.config.stop.restart_deadline(start=start, deadline=deadline, restart=restart)
 
     def llm_usage(self) -> dict[str, int]:
         """Return the run's LLM usage, earlier processes included."""
@@ -219,7 +235,7 @@ def profile_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
     best = [c.objective for c in search_state(state, target).ranked()[:1]]
     return {"profile": record, "round": 0, "offline_round": 0, "llm_calls": 0, "pending": [], "rejected": [],
             "evaluated": [], "duplicates": 0, "best_objective": best[0] if best else None, "stale_rounds": 0,
-            "notes": [], "spent_s": ctx.spent_s()}
+            "restart": 0, "restart_start": 0, "notes": [], "spent_s": ctx.spent_s()}
 
 
 def propose_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -361,10 +377,21 @@ def reflect_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
     request = ProposalRequest(problem=ctx.problems[target], search=search,
                               profile=ctx.profile(target), profile_record=state["profile"],
                               llm_calls=state["llm_calls"], llm_status=state["llm_status"])  # type: ignore[arg-type]
-    reason = ctx.config.stop.stop_reason(
-        now=time.monotonic(), deadline=ctx.target_deadline(state), stale_rounds=stale,
+    stop, now = ctx.config.stop, time.monotonic()
+    reason = stop.stop_reason(
+        now=now, deadline=ctx.restart_deadline(state), stale_rounds=stale,
         candidates=len(search.candidates), rounds=state["round"] + 1,
         proposer_finished=ctx.proposer.finished(request))
+    if reason is not None and stop.restarts_after(reason, restart=state["restart"], now=now,
+                                                  deadline=ctx.target_deadline(state)):
+        # The next independent search: its own seed and evolution, from the symbolic-regression round on (the
+        # families are evaluated once); the final choice is made over every search's candidates.
+        restart = state["restart"] + 1
+        update.update({"restart": restart, "restart_start": len(search.candidates), "offline_round": 1,
+                       "stale_rounds": 0, "best_objective": None})
+        ctx.progress.note(f"{target}: search {restart + 1} of {stop.restarts} "
+                          f"(seed {ctx.config.engine.restarted(restart).seed}); the last one stopped: {reason}")
+        reason = None
     if reason is not None:
         update["stopped"] = {**state["stopped"], target: reason}
     leader = search.ranked()[:1]

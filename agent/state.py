@@ -94,7 +94,11 @@ class AgentState(TypedDict):
     best_objective : float or None
         Best validation objective of the current target (None: nothing validated yet).
     stale_rounds : int
-        Rounds in a row without improvement.
+        Rounds in a row without improvement (of the current search).
+    restart : int
+        Which of the current target's independent searches runs (`StopPolicy.restarts`).
+    restart_start : int
+        Index in the target's ``candidates`` of the first candidate of that search.
     notes : list of str
         Reflections on recent rounds (what failed and why), fed to the next prompt.
     chosen : dict
@@ -126,6 +130,8 @@ class AgentState(TypedDict):
     proposals: dict[str, dict[str, int]]
     best_objective: float | None
     stale_rounds: int
+    restart: int
+    restart_start: int
     notes: list[str]
     chosen: dict[str, str]
     stopped: dict[str, str]
@@ -143,7 +149,8 @@ def initial_state(targets: Sequence[str], *, llm: bool = False) -> AgentState:
     return AgentState(
         targets=list(targets), target_index=0, round=0, offline_round=0, llm_calls=0, profile={}, pending=[],
         rejected=[], evaluated=[], duplicates=0, candidates={target: [] for target in targets},
-        proposals={target: {} for target in targets}, best_objective=None, stale_rounds=0, notes=[], chosen={},
+        proposals={target: {} for target in targets}, best_objective=None, stale_rounds=0, restart=0, restart_start=0,
+        notes=[], chosen={},
         stopped={}, llm_status="active" if llm else "unused", llm_note="", llm_usage=dict.fromkeys(USAGE_KEYS, 0),
         spent_s=0.0,
     )
@@ -173,6 +180,8 @@ def search_state(state: AgentState, target: str) -> SearchState:
         candidates=[candidate_from_record(record) for record in state["candidates"].get(target, [])],
         proposals=Counter(state["proposals"].get(target, {})),
         round=state["offline_round"],
+        restart=state.get("restart", 0),
+        restart_start=state.get("restart_start", 0),
     )
 
 

@@ -42,6 +42,9 @@ from sld.search.fitting import FitConfig, GroupedFit
 from sld.search.selection import Fold, check_extrapolation, extrapolation_folds, near_ties, preferred, ranked
 from sld.search.warm_fits import fit_groups_warm, group_params
 
+# Seeds of a target's later searches are this far apart, so they never meet the seeds of another run's first one.
+RESTART_SEED_STEP = 1_000_003
+
 
 class EngineConfig(BaseModel):
     """Settings of the engine's steps (how candidates are proposed, fitted and chosen).
@@ -92,6 +95,10 @@ class EngineConfig(BaseModel):
     backend_time_s: float = Field(default=30.0, gt=0)
     near_tie: float = Field(default=0.1, ge=0)
 
+    def restarted(self, restart: int) -> EngineConfig:
+        """Return the settings of a target's search number ``restart``: the same, with its own seed."""
+        return self if restart == 0 else self.model_copy(update={"seed": self.seed + RESTART_SEED_STEP * restart})
+
     def fit_config(self) -> FitConfig:
         """Return the constant-fit settings this search uses."""
         return FitConfig(n_starts=self.n_starts, seed=self.seed)
@@ -113,11 +120,17 @@ class SearchState:
         Set by ``finalize`` when no candidate validated and the law is a fallback (empty otherwise).
     band : UncertaintyBand or None
         Set by ``finalize``: the near-ties' predictions beyond the data.
+    restart : int
+        Which of the target's independent searches is running (:attr:`~sld.search.stopping.StopPolicy.restarts`).
+    restart_start : int
+        Index in ``candidates`` of the first candidate of that search.
     """
 
     candidates: list[Candidate] = field(default_factory=list)
     proposals: Counter[str] = field(default_factory=Counter)
     round: int = 0
+    restart: int = 0
+    restart_start: int = 0
     # Set by ``finalize``: why the choice deserves care (nothing validated), and the near-ties' spread beyond the data.
     warning: str = ""
     band: UncertaintyBand | None = None
@@ -143,6 +156,15 @@ class SearchState:
     def ranked(self) -> list[Candidate]:
         """Return the validated candidates, best first (:func:`~sld.search.selection.ranked`)."""
         return ranked(self.candidates)
+
+    def lineage(self) -> list[Candidate]:
+        """Return the validated candidates the current search evolves from, best first.
+
+        The literature families (evaluated once, by the first search) and the current search's own candidates:
+        each search follows its own parents, which is what makes the searches independent.
+        """
+        own = self.candidates[self.restart_start:]
+        return ranked([c for c in self.candidates[: self.restart_start] if c.source == "family"] + own)
 
 
 @dataclass

@@ -73,6 +73,7 @@ def round_proposals(problem: Problem, state: SearchState, config: EngineConfig, 
     # The families module builds on `Proposal`; importing it here keeps the module graph acyclic.
     from sld.search.families import family_proposals
 
+    config = config.restarted(state.restart)
     if state.round == 0:
         return family_proposals(profile, max_params=problem.max_params)
     if state.round == 1:
@@ -154,12 +155,13 @@ def backend_proposals(problem: Problem, config: EngineConfig) -> list[Proposal]:
 def evolution_proposals(
     problem: Problem, state: SearchState, config: EngineConfig, rng: np.random.Generator
 ) -> list[Proposal]:
-    """Mutate and cross the archive's elites (MAP-Elites over the number of constants)."""
+    """Mutate and cross the archive's elites (MAP-Elites over the number of constants) of the current search."""
     from sld.search.archive import Archive, ArchiveEntry
     from sld.search.evolution import crossover, mutate
 
     archive = Archive()
-    for candidate in state.ranked():
+    lineage = state.lineage()
+    for candidate in lineage:
         archive.add(
             ArchiveEntry(
                 expression=candidate.expression,
@@ -170,7 +172,7 @@ def evolution_proposals(
             )
         )
     parents = archive.sample_parents(rng, config.parents_per_round)
-    by_key = {candidate.key: candidate for candidate in state.ranked()}
+    by_key = {candidate.key: candidate for candidate in lineage}
     children: list[Proposal] = []
     parent_laws = []
     for parent in parents:

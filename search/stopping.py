@@ -37,6 +37,12 @@ class StopPolicy(BaseModel):
         or a busy machine (the quick CI benchmark relies on it).
     max_rounds : int, optional
         Rounds per target at most (default: until the proposers have nothing left, or another rule stops it).
+    restarts : int, default 3
+        Independent searches per target, each with its own seed, its own evolution and an even share of the
+        target's time; the final choice is made once over all of them. A single search's choice among near-ties
+        depends on which forms its seed happens to find; the union of a few independent searches does much less
+        (bench/README.md, "Seed agreement"). A search that stops on time, patience or an exhausted schedule hands
+        over to the next one; the candidate and round caps end them all.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -46,6 +52,7 @@ class StopPolicy(BaseModel):
     patience: int = Field(default=3, ge=1)
     max_candidates: int | None = Field(default=None, ge=1)
     max_rounds: int | None = Field(default=None, ge=1)
+    restarts: int = Field(default=3, ge=1)
 
     def target_deadline(self, *, now: float, run_deadline: float, targets_left: int) -> float:
         """Return when a target's search must end: its even share of the time left, less the refit reserve.
@@ -61,6 +68,35 @@ class StopPolicy(BaseModel):
         """
         share = max(0.0, run_deadline - now) / max(targets_left, 1)
         return now + (1.0 - self.refit_reserve) * share
+
+    def restart_deadline(self, *, start: float, deadline: float, restart: int) -> float:
+        """Return when search ``restart`` (0-based) of a target hands over: an even share of the time left.
+
+        Parameters
+        ----------
+        start : float
+            Clock reading when that search started.
+        deadline : float
+            When the target's search must end (:meth:`target_deadline`).
+        restart : int
+            Which of the ``restarts`` searches.
+        """
+        return start + max(0.0, deadline - start) / max(1, self.restarts - restart)
+
+    def restarts_after(self, reason: str, *, restart: int, now: float, deadline: float) -> bool:
+        """Tell whether a search that stopped for ``reason`` hands over to another one instead of ending the target.
+
+        Parameters
+        ----------
+        reason : str
+            What :meth:`stop_reason` said.
+        restart : int
+            The search that stopped (0-based).
+        now, deadline : float
+            Clock reading and the target's deadline.
+        """
+        capped = reason.startswith(("candidate cap", "round cap"))
+        return not capped and restart + 1 < self.restarts and now < deadline
 
     def room(self, candidates: int) -> int | None:
         """Return how many more candidates a target may evaluate (None: no cap)."""
