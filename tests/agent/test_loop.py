@@ -67,6 +67,33 @@ def test_the_candidate_cap_ends_the_loop_whatever_the_machine_speed() -> None:
         c.expression for c in first.outcomes[0].state.candidates]
 
 
+def test_restarts_are_independent_searches_and_one_choice_covers_them() -> None:
+    engine = FAST.model_copy(update={"evolution_rounds": 2})
+    single = run_agent(TASK, _rows(noise=0.01), None, _config(engine, restarts=1))
+    three = run_agent(TASK, _rows(noise=0.01), None, _config(engine, restarts=3))
+    first, pooled = single.outcomes[0].state.candidates, three.outcomes[0].state.candidates
+    # The first search is the single-search run; the next two add their own evolution (other seeds, other parents).
+    assert [c.expression for c in pooled[: len(first)]] == [c.expression for c in first]
+    later = pooled[len(first):]
+    assert later and {c.source for c in later} <= {"evolution", "sharing", "family"}
+    assert three.outcomes[0].best.objective <= single.outcomes[0].best.objective
+    # The candidate cap ends every search: a capped run never restarts.
+    capped = run_agent(TASK, _rows(noise=0.01), None, _config(engine, restarts=3, max_candidates=len(first) - 1))
+    assert capped.candidates_evaluated() == len(first) - 1
+
+
+def test_each_restart_gets_an_even_share_of_the_time_left() -> None:
+    policy = StopPolicy(restarts=3)
+    assert policy.restart_deadline(start=0.0, deadline=90.0, restart=0) == 30.0
+    assert policy.restart_deadline(start=40.0, deadline=90.0, restart=1) == 65.0
+    assert policy.restart_deadline(start=70.0, deadline=90.0, restart=2) == 90.0
+    assert policy.restarts_after("converged: 3 rounds without improvement", restart=0, now=10.0, deadline=90.0)
+    assert policy.restarts_after("time budget spent", restart=1, now=65.0, deadline=90.0)
+    assert not policy.restarts_after("converged: 3 rounds without improvement", restart=2, now=80.0, deadline=90.0)
+    assert not policy.restarts_after("candidate cap reached: 7 candidates", restart=0, now=1.0, deadline=90.0)
+    assert not policy.restarts_after("nothing left to propose", restart=0, now=91.0, deadline=90.0)
+
+
 def test_evolution_searches_which_constants_groups_share() -> None:
     rows = _rows(offsets=(1.5, 2.0, 2.5), noise=0.002)
     discovery = run_agent(TASK, rows, None, _config(FAST.model_copy(update={"evolution_rounds": 2}), patience=5))
