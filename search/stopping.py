@@ -18,6 +18,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Independent searches per target (see ``StopPolicy.restarts``).
+DEFAULT_RESTARTS = 3
+
 
 class StopPolicy(BaseModel):
     """The stop rules of a discovery run.
@@ -52,7 +55,7 @@ class StopPolicy(BaseModel):
     patience: int = Field(default=3, ge=1)
     max_candidates: int | None = Field(default=None, ge=1)
     max_rounds: int | None = Field(default=None, ge=1)
-    restarts: int = Field(default=3, ge=1)
+    restarts: int = Field(default=DEFAULT_RESTARTS, ge=1)
 
     def target_deadline(self, *, now: float, run_deadline: float, targets_left: int) -> float:
         """Return when a target's search must end: its even share of the time left, less the refit reserve.

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 import click
 
 from sld.commands.options import EXECUTOR_OPTIONS
+from sld.search.stopping import DEFAULT_RESTARTS
 
 if TYPE_CHECKING:
     from sld.agent.llm import LLMClient
@@ -37,6 +38,7 @@ class DiscoveryOptions:
     seed: int
     backend: Backend
     max_candidates: int | None
+    restarts: int
     proposer: ProposerKind | None
     llm_model: str | None
     max_llm_calls: int | None
@@ -75,7 +77,7 @@ class DiscoveryOptions:
 
         engine = EngineConfig(workers=self.workers, seed=self.seed, backend=self.backend, executor=self.executor,
                               ray_address=self.ray_address)
-        stop = StopPolicy(budget_s=self.budget_s, max_candidates=self.max_candidates)
+        stop = StopPolicy(budget_s=self.budget_s, max_candidates=self.max_candidates, restarts=self.restarts)
         return AgentConfig(engine=engine, stop=stop, proposer=self.proposer_kind())
 
     def open_llm(self, stack: ExitStack, run_dir: str | None) -> LLMClient | None:
@@ -116,6 +118,10 @@ _OPTIONS = (
                  help="Symbolic-regression backend."),
     click.option("--max-candidates", type=click.IntRange(min=1),
                  help="Stop each target's search after this many candidates (the same result on any machine)."),
+    click.option("--restarts", default=DEFAULT_RESTARTS, show_default=True,
+                 type=click.IntRange(min=1),
+                 help="Independent searches per target (own seed, evolution and share of the time); the law is "
+                 "chosen once over all of them."),
     click.option("--proposer", type=click.Choice(["offline", "llm", "hybrid"]), default=None,
                  help="Who proposes law forms. [default: hybrid when an LLM endpoint is configured "
                  "(OPENAI_BASE_URL or OPENAI_API_KEY) or --offline-replay is given, else offline]"),

@@ -216,3 +216,19 @@ def test_bench_fit_speed_json_reports_both_solvers_and_ratios(shared_sldbench, t
     ratio = task["solvers"]["batched"]["candidates_per_s"] / task["solvers"]["scipy"]["candidates_per_s"]
     assert task["candidates_ratio"] == pytest.approx(ratio, rel=1e-2)
     assert "| parallel_scaling_law |" in result.output
+
+
+def test_discover_restarts_flag_sets_the_independent_searches(tmp_path):
+    train = _chinchilla_csv(tmp_path / "train.csv", rows=slice(0, 20))
+    args = ["discover", "--data", str(train), "--features", "N,D", "--target", "loss", "--axis", "D",
+            "--max-params", "5", "--budget-s", "40", "--backend", "none", "--no-report"]
+    counts = []
+    for restarts in ("1", "2"):
+        out = tmp_path / f"summary{restarts}.json"
+        result = CliRunner().invoke(main, [*args, "--restarts", restarts, "--json", str(out),
+                                           "--run-dir", str(tmp_path / f"run{restarts}")])
+        assert result.exit_code == 0, result.output
+        counts.append(json.loads(out.read_text())["candidates_evaluated"])
+    assert counts[1] > counts[0]  # the second search adds its own evolution
+    bad = CliRunner().invoke(main, [*args, "--restarts", "0"])
+    assert bad.exit_code == 2 and "--restarts" in bad.output
