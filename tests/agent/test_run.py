@@ -161,3 +161,34 @@ def test_resume_merges_candidates_logged_after_the_last_checkpoint(
     logged = [json.loads(line)["expression"] for line in (run_dir / "candidates.jsonl").read_text().splitlines()]
     assert len(logged) == len(set(logged)) == len(kept)  # nothing evaluated twice, nothing lost
     assert discovery.validation_r2 > 0.99
+
+
+def test_a_run_killed_in_its_second_search_resumes_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def restarting(restarts: int) -> AgentConfig:
+        base = config("offline", evolution_rounds=2)
+        return base.model_copy(update={"stop": base.stop.model_copy(update={"restarts": restarts})})
+
+    first_search = len(run_agent(toy_task(), toy_rows(), None, restarting(1)).outcomes[0].state.candidates)
+    whole = run_agent(toy_task(), toy_rows(), None, restarting(2))
+    assert len(whole.outcomes[0].state.candidates) > first_search + 2
+    run_dir = tmp_path / "run"
+    appended: list[str] = []
+    original = RunDirectory.append
+
+    def crash_in_the_second_search(self: RunDirectory, target: str, candidate: object) -> None:
+        original(self, target, candidate)  # type: ignore[arg-type]
+        appended.append(candidate.expression)  # type: ignore[attr-defined]
+        if len(appended) == first_search + 2:
+            raise RuntimeError("simulated crash in the second search")
+
+    monkeypatch.setattr(RunDirectory, "append", crash_in_the_second_search)
+    with pytest.raises(RuntimeError, match="second search"):
+        run_agent(toy_task(), toy_rows(), None, restarting(2), run_dir=run_dir)
+    monkeypatch.setattr(RunDirectory, "append", original)
+    resumed = run_agent(toy_task(), toy_rows(), None, restarting(2), run_dir=run_dir, resume=True)
+
+    kept = [c.identity for c in resumed.outcomes[0].state.candidates]
+    assert set(appended) <= {c.expression for c in resumed.outcomes[0].state.candidates}  # nothing lost
+    assert len(kept) == len(set(kept))  # nothing evaluated twice
+    assert kept[:first_search] == [c.identity for c in whole.outcomes[0].state.candidates[:first_search]]
+    assert len(kept) > first_search + 2  # the second search went on after the resume
