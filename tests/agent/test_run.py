@@ -131,20 +131,27 @@ def _by_round(request: RecordedRequest, replies: list[str]) -> ScriptedReply:
     return chat_completion(replies[0] if first else replies[1])
 
 
+def _crash_after(monkeypatch: pytest.MonkeyPatch, count: int, message: str) -> list[str]:
+    """Make the run directory raise ``message`` right after logging its ``count``-th candidate; return the log."""
+    appended: list[str] = []
+    original = RunDirectory.append
+
+    def crashing(self: RunDirectory, target: str, candidate: object) -> None:
+        original(self, target, candidate)  # type: ignore[arg-type]
+        appended.append(candidate.expression)  # type: ignore[attr-defined]
+        if len(appended) == count:
+            raise RuntimeError(message)
+
+    monkeypatch.setattr(RunDirectory, "append", crashing)
+    return appended
+
+
 def test_resume_merges_candidates_logged_after_the_last_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_dir = tmp_path / "run"
-    appended: list[str] = []
     original = RunDirectory.append
-
-    def crash_after_five(self: RunDirectory, target: str, candidate: object) -> None:
-        original(self, target, candidate)  # type: ignore[arg-type]
-        appended.append(candidate.expression)  # type: ignore[attr-defined]
-        if len(appended) == 5:
-            raise RuntimeError("simulated crash mid-round")
-
-    monkeypatch.setattr(RunDirectory, "append", crash_after_five)
+    appended = _crash_after(monkeypatch, 5, "simulated crash mid-round")
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_agent(toy_task(), toy_rows(), None, config("offline"), run_dir=run_dir)
     monkeypatch.setattr(RunDirectory, "append", original)
@@ -172,16 +179,8 @@ def test_a_run_killed_in_its_second_search_resumes_there(tmp_path: Path, monkeyp
     whole = run_agent(toy_task(), toy_rows(), None, restarting(2))
     assert len(whole.outcomes[0].state.candidates) > first_search + 2
     run_dir = tmp_path / "run"
-    appended: list[str] = []
     original = RunDirectory.append
-
-    def crash_in_the_second_search(self: RunDirectory, target: str, candidate: object) -> None:
-        original(self, target, candidate)  # type: ignore[arg-type]
-        appended.append(candidate.expression)  # type: ignore[attr-defined]
-        if len(appended) == first_search + 2:
-            raise RuntimeError("simulated crash in the second search")
-
-    monkeypatch.setattr(RunDirectory, "append", crash_in_the_second_search)
+    appended = _crash_after(monkeypatch, first_search + 2, "simulated crash in the second search")
     with pytest.raises(RuntimeError, match="second search"):
         run_agent(toy_task(), toy_rows(), None, restarting(2), run_dir=run_dir)
     monkeypatch.setattr(RunDirectory, "append", original)
