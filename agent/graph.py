@@ -118,7 +118,6 @@ class AgentContext:
     _folds: dict[str, list[Fold]] = field(default_factory=dict)
     _pools: dict[str, CandidatePool] = field(default_factory=dict)
     _target_deadlines: dict[str, float] = field(default_factory=dict)
-    _target_starts: dict[str, float] = field(default_factory=dict)
     _restart_starts: dict[tuple[str, int], float] = field(default_factory=dict)
     _logged_calls: int = 0
 
@@ -162,7 +161,8 @@ class AgentContext:
         if target not in self._target_deadlines:
             left = len(state["targets"]) - state["target_index"]
             now = time.monotonic()
-            self._target_starts[target] = now
+            # The search running when the target starts in this process starts with it.
+            self._restart_starts[(target, state["restart"])] = now
             self._target_deadlines[target] = self.config.stop.target_deadline(
                 now=now, run_deadline=self.deadline, targets_left=left)
         return self._target_deadlines[target]
@@ -174,10 +174,8 @@ class AgentContext:
         splits what is left among the searches still to run).
         """
         deadline = self.target_deadline(state)
-        target, restart = current_target(state), state["restart"]
-        start = self._restart_starts.setdefault(
-            (target, restart), self._target_starts[target] if restart == 0 else time.monotonic())
-        return self.config.stop.restart_deadline(start=start, deadline=deadline, restart=restart)
+        start = self._restart_starts.setdefault((current_target(state), state["restart"]), time.monotonic())
+        return self.config.stop.restart_deadline(start=start, deadline=deadline, restart=state["restart"])
 
     def llm_usage(self) -> dict[str, int]:
         """Return the run's LLM usage, earlier processes included."""
