@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from sld.benchmark import TaskScore
-from sld.search import clip_r2
+from sld.side_by_side import cell, mean_r2, metric_value
 
 # Laws of different seeds agree when their test predictions differ, on average over the rows, by at most this
 # share of the observed test target's range (for the largest pair of seeds).
@@ -129,25 +129,18 @@ def run_seeds(
         spread = prediction_spread(predictions, observed) if returned else None
         agree = same or (spread is not None and spread <= AGREEMENT)
         tasks[name] = TaskAgreement(scores=scores, same_law=same, prediction_spread=spread, agree=agree)
-    keys = [str(seed) for seed in seeds]
-    mean_r2 = {
-        key: round(float(np.mean([clip_r2(task.scores[key].r2) for task in tasks.values()])), 6) for key in keys
-    }
+    by_seed = {str(seed): [task.scores[str(seed)] for task in tasks.values()] for seed in seeds}
     mean_log_rmse = None
-    if suite == "rnsl":
+    if suite == "rnsl":  # a missing log-RMSE (no law) counts as 1, as in the side-by-side tables
         mean_log_rmse = {
-            key: round(float(np.mean([_log_rmse(task.scores[key]) for task in tasks.values()])), 6) for key in keys
+            key: round(float(np.mean([metric_value(score, "log_rmse") for score in scores])), 6)
+            for key, scores in by_seed.items()
         }
     return SeedAgreement(
-        suite=suite, seeds=list(seeds), tasks=tasks, mean_r2=mean_r2, mean_log_rmse=mean_log_rmse,
-        same_law=sum(task.same_law for task in tasks.values()), agree=sum(task.agree for task in tasks.values()),
+        suite=suite, seeds=list(seeds), tasks=tasks, mean_r2={key: mean_r2(scores) for key, scores in by_seed.items()},
+        mean_log_rmse=mean_log_rmse, same_law=sum(task.same_law for task in tasks.values()),
+        agree=sum(task.agree for task in tasks.values()),
     )
-
-
-def _log_rmse(score: TaskScore) -> float:
-    # The rnsl win convention: a missing log-RMSE (no law) counts as 1.
-    value = score.log_rmse
-    return 1.0 if value is None or not math.isfinite(value) else value
 
 
 def markdown_seeds(result: SeedAgreement) -> str:
@@ -167,13 +160,10 @@ def markdown_seeds(result: SeedAgreement) -> str:
             f"{'yes' if task.agree else 'no'} |"
         )
     means = result.mean_log_rmse if result.mean_log_rmse is not None else result.mean_r2
-    lines.append(f"| **mean** | {' | '.join(f'{means[key]:.4f}' for key in keys)} | "
+    lines.append(f"| **mean** | {' | '.join(cell(means[key]) for key in keys)} | "
                  f"{result.same_law} of {len(result.tasks)} | | {result.agree} of {len(result.tasks)} |")
     return "\n".join(lines)
 
 
 def _value(score: TaskScore, rnsl: bool) -> str:
-    if not score.law_returned:
-        return "no law"
-    value = score.log_rmse if rnsl else score.r2
-    return "" if value is None or not math.isfinite(value) else f"{value:.4f}"
+    return cell(score.log_rmse if rnsl else score.r2) if score.law_returned else "no law"

@@ -101,7 +101,7 @@ def summarize(tasks: Mapping[str, TaskComparison], methods: Sequence[str], metri
         scores = [task.scores[method] for task in tasks.values()]
         wins = sum(1.0 / len(task.winners) for task in tasks.values() if method in task.winners)
         summary[method] = MethodSummary(
-            mean_r2=_mean_r2(scores),
+            mean_r2=mean_r2(scores),
             mean_log_rmse=round(float(np.mean([metric_value(s, "log_rmse") for s in scores])), 6)
             if metric == "log_rmse" and scores
             else None,
@@ -113,8 +113,11 @@ def summarize(tasks: Mapping[str, TaskComparison], methods: Sequence[str], metri
     return summary
 
 
-def _mean_r2(scores: Sequence[TaskScore]) -> float:
-    # nan marks an undefined R^2 (a single extrapolation row), which is left out; failures count as -1.
+def mean_r2(scores: Sequence[TaskScore]) -> float:
+    """Return the suite mean of R^2, each clipped to [-1, 1] (failures count as -1).
+
+    ``nan`` marks an undefined R^2 (one extrapolation row, or a constant one), which is left out.
+    """
     defined = [clip_r2(score.r2) for score in scores if not math.isnan(score.r2)]
     return round(float(np.mean(defined)), 6) if defined else math.nan
 
@@ -155,7 +158,8 @@ def run_side_by_side(
     )
 
 
-def _cell(value: float | None, digits: int = 4) -> str:
+def cell(value: float | None, digits: int = 4) -> str:
+    """Return a table cell: the value to ``digits`` decimals, empty when missing or not finite."""
     return "" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
@@ -168,12 +172,12 @@ def markdown_side_by_side(result: BenchComparison) -> str:
     lines = ["| task | " + " | ".join(heads) + " | best | best peer |", "|---" * (len(heads) + 3) + "|"]
     for name, task in result.tasks.items():
         scores = [task.scores[m] for m in methods]
-        values = [_cell(s.log_rmse) if s.law_returned else "no law" for s in scores] if rnsl else []
-        values += [_cell(s.r2) if s.law_returned else "no law" for s in scores]
+        values = [cell(s.log_rmse) if s.law_returned else "no law" for s in scores] if rnsl else []
+        values += [cell(s.r2) if s.law_returned else "no law" for s in scores]
         lines.append(f"| {name} | " + " | ".join(values) + f" | {', '.join(task.winners)} | {task.best_peer or ''} |")
     summary = result.summary
-    means = [_cell(summary[m].mean_log_rmse) for m in methods] if rnsl else []
-    means += [_cell(summary[m].mean_r2) for m in methods]
+    means = [cell(summary[m].mean_log_rmse) for m in methods] if rnsl else []
+    means += [cell(summary[m].mean_r2) for m in methods]
     lines.append("| **mean** | " + " | ".join(means) + " | | |")
     lines.append("")
     lines.append("| method | wins | laws returned | beats the best peer |")
