@@ -136,6 +136,8 @@ def command(
         return
     methods = parse_methods(method, suite)
     seeds = parse_seeds(seed_list, methods) if seed_list is not None else None
+    if seeds is not None and report_dir is not None:
+        raise click.UsageError("--report writes one run per task; drop --report with --seeds, or give one --seed.")
     single = suite == "sldbench" and len(methods) == 1
     if report_dir is not None and not single:
         raise click.UsageError("--report works with one method on --suite sldbench; drop --report or list one method.")

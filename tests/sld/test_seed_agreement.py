@@ -74,6 +74,7 @@ def test_bench_seeds_runs_sld_once_per_seed_on_the_rnsl_suite(tmp_path):
         (["--method", "human", "--seeds", "0,1"], "use it with --method sld"),
         (["--method", "sld", "--seeds", "0,x"], "give comma-separated integers"),
         (["--method", "sld", "--seeds", "3,3"], "at least two distinct seeds"),
+        (["--method", "sld", "--seeds", "0,1", "--report", "out"], "drop --report with --seeds"),
     ],
 )
 def test_bench_seeds_rejects_bad_values_with_the_fix(args, message):
