@@ -31,7 +31,7 @@ Example
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -150,6 +150,59 @@ def solve_batch(
     masked_target = np.where(mask, target, 0.0)
     penalty = _PENALTY * (1.0 + np.max(np.abs(masked_target), axis=1))
     system = _System(compiled, compiled.prepare(cols), target, mask, use_log, penalty, free, loss, f_scale)
+    return solve_systems(system, starts, lower=lower, upper=upper, max_iterations=max_iterations, fit_of=fit_of)
+
+
+class ResidualSystem(Protocol):
+    """The least-squares problems of one batch, as the Levenberg-Marquardt loop of `solve_systems` sees them."""
+
+    def evaluate(self, theta: Array) -> tuple[Array, Array, Array]:
+        """Return residuals (b, m), the free constants' Jacobian (q, b, m) and cost (b,) at ``theta`` (b, p)."""
+        ...
+
+    def subset(self, keep: BoolArray) -> ResidualSystem:
+        """Return the system of the problems ``keep`` selects."""
+        ...
+
+    def finite(self, theta: Array) -> BoolArray:
+        """Return whether each problem's predictions at ``theta`` are finite (and valid) on its real rows."""
+        ...
+
+
+def solve_systems(
+    system: ResidualSystem,
+    starts: Array,
+    *,
+    lower: Array,
+    upper: Array,
+    max_iterations: int = 400,
+    fit_of: NDArray[np.intp] | None = None,
+    first_damping: float | Array = _DAMPING_START,
+) -> BatchSolution:
+    """Run the batched Levenberg-Marquardt loop on any `ResidualSystem` (`solve_batch` gives it a law's problems).
+
+    Parameters
+    ----------
+    system : ResidualSystem
+        The problems; its Jacobian covers the constants with ``lower < upper``, in order.
+    starts : ndarray of shape (n_problems, n_params)
+        Start of each problem, within the bounds.
+    lower, upper : ndarray of shape (n_params,)
+        Bounds; ``lower == upper`` holds a constant fixed.
+    max_iterations : int
+        Iterations (one Jacobian evaluation each) per problem.
+    fit_of : ndarray of int, shape (n_problems,), optional
+        Which fit each problem is a start of (`DOMINATED_FACTOR`).
+    first_damping : float or ndarray of shape (n_problems,)
+        Marquardt damping of the first step, relative to each constant's curvature: larger when the starts are
+        already near an optimum and the first Gauss-Newton step could run along a flat direction.
+
+    Returns
+    -------
+    BatchSolution
+    """
+    free = lower < upper
+    n_problems = starts.shape[0]
     theta = np.array(starts, dtype=np.float64)
     iterations = np.zeros(n_problems, dtype=np.int64)
     reason = np.zeros(n_problems, dtype=np.int64)
@@ -167,7 +220,7 @@ def solve_batch(
         # its Jacobian: a rejected step (about a quarter) reuses them with a larger damping.
         active, live = np.arange(n_problems), system
         point, z, now = theta.copy(), theta[:, free], cost.copy()
-        damping = np.full(n_problems, _DAMPING_START)
+        damping = np.broadcast_to(np.asarray(first_damping, dtype=np.float64), (n_problems,)).copy()
         growth = np.full(n_problems, _DAMPING_UP)
         checkpoint = cost.copy()
         iteration = 0

@@ -34,6 +34,11 @@ FloatArray = NDArray[np.float64]
 
 # Fits with at least this many starts also try the largest group's values as the shared constants.
 JOINT_SECOND_START = 12
+# The joint fit starts from the groups' own optima, so its first steps must be short: with the damping of a cold
+# start (1e-3) a first Gauss-Newton step runs along the flat direction that a shared offset and every group's
+# amplitude span together, and lands far from the optimum it started next to.
+JOINT_FIRST_DAMPING = 1.0
+_DAMPING_COLD = 1e-3
 # Residuals of non-finite predictions become this (times the target scale), as in `sld.search.fitting`.
 _PENALTY = 1e6
 
@@ -86,9 +91,9 @@ class _JointProblem:
         self.n_shared, self.n_own = int(self.shared_free.sum()), int(self.own_free.sum())
         self.penalty = _PENALTY * (1.0 + float(np.max(np.abs(y))))
         # Where each row's derivatives land: the shared columns, then its own group's block.
-        own_columns = self.n_shared + self.group_of_row[:, None] * self.n_own + np.arange(self.n_own)[None, :]
+        self.own_columns = self.n_shared + self.group_of_row[:, None] * self.n_own + np.arange(self.n_own)[None, :]
         shared_columns = np.broadcast_to(np.arange(self.n_shared), (y.size, self.n_shared))
-        self._jac_cols = np.hstack([shared_columns, own_columns])
+        self._jac_cols = np.hstack([shared_columns, self.own_columns])
         self._jac_rows = np.broadcast_to(np.arange(y.size)[:, None], self._jac_cols.shape)
 
     @property
@@ -126,6 +131,10 @@ class _JointProblem:
         jac[~np.isfinite(jac)] = 0.0
         return jac
 
+    def system(self, n_starts: int) -> _JointSystem:
+        """Return the batched solver's view of ``n_starts`` starts of this problem (`_JointSystem`)."""
+        return _JointSystem(self, np.arange(n_starts))
+
     def result(self, z: FloatArray, message: str) -> GroupedFit:
         fits = {}
         predicted = self.law.compiled.values(self.cols, self.row_theta(z))
@@ -135,6 +144,57 @@ class _JointProblem:
             mse = float(np.mean((predicted[rows] - self.y[rows]) ** 2)) if finite else math.inf
             fits[name] = FitResult(theta if finite else None, finite, message, mse, 1 if finite else 0)
         return GroupedFit(fits)
+
+
+class _JointSystem:
+    """Several starts of one `_JointProblem` as a `sld.search.batched_fits.ResidualSystem`.
+
+    The joint Jacobian is mostly zeros (a row sees the shared constants and its own group's), but it is small on
+    these problems (tens of constants, hundreds of rows), so the loop's dense normal equations cost a fraction of
+    the SVD that ``scipy.optimize.least_squares`` takes of it at every iteration.
+    """
+
+    def __init__(self, problem: _JointProblem, starts: NDArray[np.intp], prepared: FloatArray | None = None) -> None:
+        self.problem, self.starts = problem, starts
+        self.prepared = problem.law.compiled.prepare(problem.cols) if prepared is None else prepared
+        self.shared_indices = np.flatnonzero(problem.shared_free).tolist()
+        self.own_indices = np.flatnonzero(problem.own_free).tolist()
+
+    def _predict(self, theta: FloatArray, *, derive: bool) -> tuple[FloatArray, FloatArray | None]:
+        problem = self.problem
+        b, n = theta.shape[0], problem.y.size
+        per_row = np.stack([problem.group_theta(z) for z in theta])[:, problem.group_of_row]  # (b, n, p)
+        cols = np.broadcast_to(self.prepared[:, None, :], (self.prepared.shape[0], b, n))
+        constants = per_row.transpose(2, 0, 1)
+        if not derive:
+            return problem.law.compiled.values(cols, constants, prepared=True), None
+        indices = self.shared_indices + self.own_indices
+        pred, grads = problem.law.compiled.values_and_gradients(cols, constants, indices, prepared=True)
+        jac = np.zeros((problem.size, b, n))
+        jac[: problem.n_shared] = grads[: problem.n_shared]
+        rows = np.arange(n)
+        for j in range(problem.n_own):  # a row's derivative by its group's j-th own constant
+            jac[problem.own_columns[:, j], :, rows] = grads[problem.n_shared + j].T
+        return pred, jac
+
+    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        pred, jac = self._predict(theta, derive=True)
+        assert jac is not None
+        penalty = self.problem.penalty
+        residual = pred - self.problem.y[None, :]
+        if not np.isfinite(residual).all():
+            residual = np.clip(np.where(np.isfinite(residual), residual, penalty), -penalty, penalty)
+        if not np.isfinite(jac).all():
+            jac = np.where(np.isfinite(jac), jac, 0.0)
+        return residual, jac, 0.5 * np.einsum("bm,bm->b", residual, residual)
+
+    def subset(self, keep: NDArray[np.bool_]) -> _JointSystem:
+        return _JointSystem(self.problem, self.starts[keep], self.prepared)
+
+    def finite(self, theta: FloatArray) -> NDArray[np.bool_]:
+        pred, _ = self._predict(theta, derive=False)
+        finite: NDArray[np.bool_] = np.all(np.isfinite(pred), axis=1)
+        return finite
 
 
 def fit_shared(
@@ -195,10 +255,12 @@ def fit_shared(
     if config.n_starts >= JOINT_SECOND_START:
         candidates.append(stacked[int(np.argmax(np.bincount(problem.group_of_row)))])
     lower, upper = problem.bounds()
+    starts = [np.clip(problem.pack(params, shared_values), lower, upper) for shared_values in candidates]
+    if config.solver == "batched":
+        return _solve_joint_batched(problem, np.stack(starts), lower, upper, config, shared)
     best_cost, best_z, best_message = math.inf, None, ""
     with np.errstate(all="ignore"):
-        for shared_values in candidates:
-            z0 = np.clip(problem.pack(params, shared_values), lower, upper)
+        for z0 in starts:
             try:
                 result = least_squares(
                     problem.residuals,
@@ -217,3 +279,34 @@ def fit_shared(
         failed = FitResult(None, False, "no start of the shared fit gave finite predictions", math.inf, 0)
         return GroupedFit({name: failed for name in problem.names})
     return problem.result(best_z, f"shared {', '.join(sorted(shared))}: {best_message}")
+
+
+def _solve_joint_batched(
+    problem: _JointProblem,
+    starts: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    config: FitConfig,
+    shared: frozenset[str],
+) -> GroupedFit:
+    """Solve every start of the joint problem in one batched Levenberg-Marquardt run; keep the best finite one."""
+    from sld.search.batched_fits import REASONS, solve_systems
+
+    # Every start twice: once with a cold start's damping, once with a short first step (`JOINT_FIRST_DAMPING`).
+    dampings = np.repeat([_DAMPING_COLD, JOINT_FIRST_DAMPING], len(starts))
+    starts = np.vstack([starts, starts])
+    with np.errstate(all="ignore"):
+        solution = solve_systems(
+            problem.system(len(starts)), starts, lower=lower, upper=upper, max_iterations=config.max_nfev,
+            first_damping=dampings,
+        )
+    if not np.isfinite(solution.cost).any():
+        failed = FitResult(None, False, "no start of the shared fit gave finite predictions", math.inf, 0)
+        return GroupedFit({name: failed for name in problem.names})
+    best = int(np.argmin(solution.cost))
+    message = (
+        f"shared {', '.join(sorted(shared))}: {REASONS[int(solution.reason[best])]} "
+        f"after {int(solution.iterations[best])} batched LM iterations"
+    )
+    with np.errstate(all="ignore"):
+        return problem.result(solution.theta[best], message)
