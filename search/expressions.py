@@ -185,7 +185,7 @@ class Law:
         """Names of the constants, in the order of ``theta``."""
         return tuple(c.name for c in self.constants)
 
-    @property
+    @functools.cached_property
     def text(self) -> str:
         """The expression as text that `parse_law` reads back."""
         return str(self.expr)
@@ -378,8 +378,17 @@ def parse_law(
     """
     if not isinstance(text, str):
         raise ExpressionError(f"expected law text as a string, got {type(text).__name__}")
-    variables = tuple(_check_name(v, "variable") for v in variables)
-    specs = dict(constants or {})
+    # Laws are immutable, and the search parses the same texts again and again (every evolution round re-derives
+    # children its parents already had, every evaluation re-reads its proposal), each a few sympy reprints.
+    return _parse_law_cached(text, tuple(variables), tuple(sorted((constants or {}).items())))
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_law_cached(
+    text: str, variables_in: tuple[str, ...], constant_items: tuple[tuple[str, ConstantSpec], ...]
+) -> Law:
+    variables = tuple(_check_name(v, "variable") for v in variables_in)
+    specs = dict(constant_items)
     for name, spec in specs.items():
         if spec.name != name or name in variables:
             raise ExpressionError(f"constant spec {name!r} is named {spec.name!r} or names a variable")
