@@ -4,9 +4,11 @@ For each SLDBench task, a fixed set of law forms (the first proposals of the lit
 first target, `sld.search.families.family_proposals`) is evaluated exactly as the search evaluates a candidate
 (`sld.search.candidates.evaluate_proposal`: every validation fold, the fit on all training rows and the checks
 beyond the data), once with each solver; then each law is fitted per group on all training rows
-(`sld.search.fitting.fit_law_grouped`) to count single fits per second. Rates are per CPU second of this process
-(other processes on a shared machine slow the wall clock, not this) and the ratios batched / scipy come from the
-same run.
+(`sld.search.fitting.fit_law_grouped`) to count single fits per second. On tasks with several groups the same forms
+are also evaluated with one constant shared by all groups (each constant in turn, as the search's sharing moves
+propose them, `sld.search.evolution.sharing_variants`), whose joint fit is the costliest step of those searches.
+Rates are per CPU second of this process (other processes on a shared machine slow the wall clock, not this) and
+the ratios batched / scipy come from the same run.
 
 Example
 -------
@@ -15,6 +17,7 @@ Example
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,11 +27,13 @@ from pydantic import BaseModel, ConfigDict
 
 from sld.search.candidates import Problem, evaluate_proposal, law_from_proposal
 from sld.search.engine import EngineConfig, make_folds
+from sld.search.evolution import sharing_variants
 from sld.search.families import family_proposals
 from sld.search.fitting import fit_law_grouped
 from sld.search.profile import profile_data
 from sld.search.proposals import Proposal
 from sld.search.selection import Fold
+from sld.search.shared_fits import shared_identity
 from sld.tasks import get_task, list_tasks
 from sld.tasks.data import load_task_splits
 from sld.tasks.problems import task_problems
@@ -54,6 +59,18 @@ class SolverSpeed(BaseModel):
     validation_r2: list[float | None]
 
 
+class SharedSpeed(BaseModel):
+    """Both solvers on one task's candidates with a constant shared by all groups."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidates: list[str]
+    candidates_per_s: dict[str, float]
+    statuses: dict[str, list[str]]
+    validation_r2: dict[str, list[float | None]]
+    candidates_ratio: float
+
+
 class TaskSpeed(BaseModel):
     """Both solvers on one task, and their ratios."""
 
@@ -67,6 +84,7 @@ class TaskSpeed(BaseModel):
     solvers: dict[str, SolverSpeed]
     candidates_ratio: float
     fits_ratio: float
+    shared: SharedSpeed | None = None
 
 
 class FitSpeedResult(BaseModel):
@@ -125,6 +143,12 @@ def measure_fit_speed(
                 f"{speeds[solver].fits_per_s:.0f} fits/s"
             )
         batched, scipy = speeds["batched"], speeds["scipy"]
+        shared = _measure_shared(problem, proposals, folds, engine) if len(set(problem.groups.tolist())) > 1 else None
+        if shared is not None:
+            progress(
+                f"fit-speed {name} [shared]: batched {shared.candidates_per_s['batched']:.2f}, "
+                f"scipy {shared.candidates_per_s['scipy']:.3f} candidates/s"
+            )
         tasks[name] = TaskSpeed(
             target=problem.target,
             rows=int(problem.y.size),
@@ -134,14 +158,15 @@ def measure_fit_speed(
             solvers=speeds,
             candidates_ratio=round(batched.candidates_per_s / max(scipy.candidates_per_s, 1e-9), 2),
             fits_ratio=round(batched.fits_per_s / max(scipy.fits_per_s, 1e-9), 2),
+            shared=shared,
         )
     return FitSpeedResult(n_laws=n_laws, n_starts=engine.n_starts, seed=seed, tasks=tasks)
 
 
-def _measure_solver(
+def _evaluate_all(
     problem: Problem, proposals: list[Proposal], folds: list[Fold], engine: EngineConfig, solver: Solver
-) -> SolverSpeed:
-    """Time the candidate evaluations, then the per-group fits, of one solver."""
+) -> tuple[list[tuple[str, float | None]], float, float]:
+    """Evaluate every proposal as the search does; return (status, validation R^2) each, CPU and wall seconds."""
     config = engine.fit_config().model_copy(update={"solver": solver})
 
     def evaluate(proposal: Proposal) -> tuple[str, float | None]:
@@ -153,7 +178,39 @@ def _measure_solver(
     evaluate(proposals[0])  # warm-up: lazy imports and caches are not what is measured
     cpu, wall = time.process_time(), time.perf_counter()
     outcomes = [evaluate(proposal) for proposal in proposals]
-    candidate_cpu, candidate_wall = time.process_time() - cpu, time.perf_counter() - wall
+    return outcomes, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def _measure_shared(
+    problem: Problem, proposals: list[Proposal], folds: list[Fold], engine: EngineConfig
+) -> SharedSpeed:
+    """Time both solvers on the proposals with each of their constants in turn shared by all groups."""
+    variants = []
+    for proposal in proposals:
+        law = law_from_proposal(proposal, problem.variables)
+        for shared in sharing_variants(law, shared=frozenset()):
+            variants.append(dataclasses.replace(proposal, shared=tuple(sorted(shared))))
+    rates, statuses, r2 = {}, {}, {}
+    for solver in SOLVERS:
+        outcomes, cpu, _ = _evaluate_all(problem, variants, folds, engine, solver)
+        rates[solver] = round(len(variants) / max(cpu, 1e-9), 4)
+        statuses[solver] = [status for status, _ in outcomes]
+        r2[solver] = [None if value is None else round(value, 6) for _, value in outcomes]
+    return SharedSpeed(
+        candidates=[shared_identity(v.expression, v.shared) for v in variants],
+        candidates_per_s=rates,
+        statuses=statuses,
+        validation_r2=r2,
+        candidates_ratio=round(rates["batched"] / max(rates["scipy"], 1e-9), 2),
+    )
+
+
+def _measure_solver(
+    problem: Problem, proposals: list[Proposal], folds: list[Fold], engine: EngineConfig, solver: Solver
+) -> SolverSpeed:
+    """Time the candidate evaluations, then the per-group fits, of one solver."""
+    config = engine.fit_config().model_copy(update={"solver": solver})
+    outcomes, candidate_cpu, candidate_wall = _evaluate_all(problem, proposals, folds, engine, solver)
     cpu = time.process_time()
     n_fits = 0
     for proposal in proposals:
@@ -175,13 +232,19 @@ def speed_table(result: FitSpeedResult) -> str:
     """Render the result as a Markdown table."""
     lines = [
         "| task | rows | groups | batched candidates/s | scipy candidates/s | ratio | batched fits/s | "
-        "scipy fits/s | ratio |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "scipy fits/s | ratio | shared: batched candidates/s | scipy | ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, task in result.tasks.items():
         b, s = task.solvers["batched"], task.solvers["scipy"]
+        shared = (
+            "| - | - | - |"
+            if task.shared is None
+            else f"| {task.shared.candidates_per_s['batched']:.2f} | {task.shared.candidates_per_s['scipy']:.3f} | "
+            f"{task.shared.candidates_ratio:.1f}x |"
+        )
         lines.append(
             f"| {name} | {task.rows} | {task.groups} | {b.candidates_per_s:.2f} | {s.candidates_per_s:.3f} | "
-            f"{task.candidates_ratio:.1f}x | {b.fits_per_s:.0f} | {s.fits_per_s:.0f} | {task.fits_ratio:.1f}x |"
+            f"{task.candidates_ratio:.1f}x | {b.fits_per_s:.0f} | {s.fits_per_s:.0f} | {task.fits_ratio:.1f}x {shared}"
         )
     return "\n".join(lines)

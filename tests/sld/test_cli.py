@@ -216,6 +216,11 @@ def test_bench_fit_speed_json_reports_both_solvers_and_ratios(shared_sldbench, t
     ratio = task["solvers"]["batched"]["candidates_per_s"] / task["solvers"]["scipy"]["candidates_per_s"]
     assert task["candidates_ratio"] == pytest.approx(ratio, rel=1e-2)
     assert "| parallel_scaling_law |" in result.output
+    # Two groups: the law with each of its constants shared by both, under both solvers.
+    shared = task["shared"]
+    assert len(shared["candidates"]) >= 2 and all("[shared: " in text for text in shared["candidates"])
+    assert set(shared["candidates_per_s"]) == {"batched", "scipy"} and min(shared["candidates_per_s"].values()) > 0
+    assert shared["statuses"]["batched"].count("ok") >= shared["statuses"]["scipy"].count("ok")
 
 
 def test_discover_restarts_flag_sets_the_independent_searches(tmp_path):
