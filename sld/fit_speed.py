@@ -190,7 +190,9 @@ def _measure_shared(
         law = law_from_proposal(proposal, problem.variables)
         for shared in sharing_variants(law, shared=frozenset()):
             variants.append(dataclasses.replace(proposal, shared=tuple(sorted(shared))))
-    rates, statuses, r2 = {}, {}, {}
+    rates: dict[str, float] = {}
+    statuses: dict[str, list[str]] = {}
+    r2: dict[str, list[float | None]] = {}
     for solver in SOLVERS:
         outcomes, cpu, _ = _evaluate_all(problem, variants, folds, engine, solver)
         rates[solver] = round(len(variants) / max(cpu, 1e-9), 4)
