@@ -157,7 +157,14 @@ class ResidualSystem(Protocol):
     """The least-squares problems of one batch, as the Levenberg-Marquardt loop of `solve_systems` sees them."""
 
     def evaluate(self, theta: Array) -> tuple[Array, Array, Array]:
-        """Return residuals (b, m), the free constants' Jacobian (q, b, m) and cost (b,) at ``theta`` (b, p)."""
+        """Return residuals (b, m), the free constants' Jacobian and cost (b,) at ``theta`` (b, p).
+
+        The Jacobian's layout is the system's own (problems on axis 1); only its `normal_equations` reads it.
+        """
+        ...
+
+    def normal_equations(self, jac: Array, residual: Array) -> tuple[Array, Array, Array]:
+        """Return each problem's ``J^T J`` (b, q, q), gradient ``J^T r`` (b, q) and ``r.r`` (b,)."""
         ...
 
     def subset(self, keep: BoolArray) -> ResidualSystem:
@@ -208,7 +215,7 @@ def solve_systems(
     reason = np.zeros(n_problems, dtype=np.int64)
     with np.errstate(all="ignore"):
         residual, jac, cost = system.evaluate(theta)
-        normal, gradient, squares = _normal_equations(jac, residual)
+        normal, gradient, squares = system.normal_equations(jac, residual)
         if not free.any():
             reason[:] = REASONS.index("all constants fixed")
             return BatchSolution(theta, np.where(system.finite(theta), cost, np.inf), iterations, reason)
@@ -241,10 +248,10 @@ def solve_systems(
             # Accepted problems take the trial point and loosen the damping; the others tighten it.
             if accepted.all():
                 z, point, now = trial, trial_theta, new_cost
-                normal, gradient, squares = _normal_equations(new_jac, new_residual)
+                normal, gradient, squares = live.normal_equations(new_jac, new_residual)
             elif accepted.any():
                 z[accepted], now[accepted] = trial[accepted], new_cost[accepted]
-                normal[accepted], gradient[accepted], squares[accepted] = _normal_equations(
+                normal[accepted], gradient[accepted], squares[accepted] = live.normal_equations(
                     new_jac[:, accepted], new_residual[accepted]
                 )
                 if all_free:
@@ -468,6 +475,9 @@ class _System:
             self.loss,
             self.f_scale,
         )
+
+    def normal_equations(self, jac: Array, residual: Array) -> tuple[Array, Array, Array]:
+        return _normal_equations(jac, residual)
 
     def evaluate(self, theta: Array) -> tuple[Array, Array, Array]:
         """Return residuals (b, m), the free constants' Jacobian (q, b, m) and cost (b,) at ``theta`` (b, p)."""

@@ -131,9 +131,9 @@ class _JointProblem:
         jac[~np.isfinite(jac)] = 0.0
         return jac
 
-    def system(self, n_starts: int) -> _JointSystem:
-        """Return the batched solver's view of ``n_starts`` starts of this problem (`_JointSystem`)."""
-        return _JointSystem(self, np.arange(n_starts))
+    def system(self) -> _JointSystem:
+        """Return the batched solver's view of starts of this problem (`_JointSystem`)."""
+        return _JointSystem(self)
 
     def result(self, z: FloatArray, message: str) -> GroupedFit:
         fits = {}
@@ -149,16 +149,18 @@ class _JointProblem:
 class _JointSystem:
     """Several starts of one `_JointProblem` as a `sld.search.batched_fits.ResidualSystem`.
 
-    The joint Jacobian is mostly zeros (a row sees the shared constants and its own group's), but it is small on
-    these problems (tens of constants, hundreds of rows), so the loop's dense normal equations cost a fraction of
-    the SVD that ``scipy.optimize.least_squares`` takes of it at every iteration.
+    The joint Jacobian is mostly zeros: a row depends on the shared constants and on its own group's. It is kept
+    compact, each row's derivatives by the shared constants then by its group's own ones, shape
+    ``(n_shared + n_own, b, n)``, and `normal_equations` assembles ``J^T J`` block by block (shared x shared,
+    each group's own x own and shared x own) with one-hot sums over the groups: a few small products instead of
+    the dense ``(q, n) x (n, q)`` product, and no SVD as in ``scipy.optimize.least_squares``.
     """
 
-    def __init__(self, problem: _JointProblem, starts: NDArray[np.intp], prepared: FloatArray | None = None) -> None:
-        self.problem, self.starts = problem, starts
+    def __init__(self, problem: _JointProblem, prepared: FloatArray | None = None) -> None:
+        self.problem = problem
         self.prepared = problem.law.compiled.prepare(problem.cols) if prepared is None else prepared
-        self.shared_indices = np.flatnonzero(problem.shared_free).tolist()
-        self.own_indices = np.flatnonzero(problem.own_free).tolist()
+        self.indices = np.flatnonzero(problem.shared_free).tolist() + np.flatnonzero(problem.own_free).tolist()
+        self.one_hot = (problem.group_of_row[None, :] == np.arange(len(problem.names))[:, None]).astype(float)
 
     def _predict(self, theta: FloatArray, *, derive: bool) -> tuple[FloatArray, FloatArray | None]:
         problem = self.problem
@@ -168,14 +170,7 @@ class _JointSystem:
         constants = per_row.transpose(2, 0, 1)
         if not derive:
             return problem.law.compiled.values(cols, constants, prepared=True), None
-        indices = self.shared_indices + self.own_indices
-        pred, grads = problem.law.compiled.values_and_gradients(cols, constants, indices, prepared=True)
-        jac = np.zeros((problem.size, b, n))
-        jac[: problem.n_shared] = grads[: problem.n_shared]
-        rows = np.arange(n)
-        for j in range(problem.n_own):  # a row's derivative by its group's j-th own constant
-            jac[problem.own_columns[:, j], :, rows] = grads[problem.n_shared + j].T
-        return pred, jac
+        return problem.law.compiled.values_and_gradients(cols, constants, self.indices, prepared=True)
 
     def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         pred, jac = self._predict(theta, derive=True)
@@ -188,8 +183,30 @@ class _JointSystem:
             jac = np.where(np.isfinite(jac), jac, 0.0)
         return residual, jac, 0.5 * np.einsum("bm,bm->b", residual, residual)
 
+    def normal_equations(
+        self, jac: FloatArray, residual: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        problem = self.problem
+        s, o, groups = problem.n_shared, problem.n_own, len(problem.names)
+        b = residual.shape[0]
+        shared, own = jac[:s], jac[s:]
+        normal = np.zeros((b, problem.size, problem.size))
+        gradient = np.empty((b, problem.size))
+        normal[:, :s, :s] = np.einsum("ibn,jbn->bij", shared, shared)
+        gradient[:, :s] = np.einsum("ibn,bn->bi", shared, residual)
+        if o:
+            own_own = np.einsum("gn,ibn,jbn->bgij", self.one_hot, own, own)  # (b, groups, o, o)
+            shared_own = np.einsum("gn,ibn,jbn->bgij", self.one_hot, shared, own)  # (b, groups, s, o)
+            for g in range(groups):
+                block = slice(s + g * o, s + (g + 1) * o)
+                normal[:, block, block] = own_own[:, g]
+                normal[:, :s, block] = shared_own[:, g]
+                normal[:, block, :s] = shared_own[:, g].transpose(0, 2, 1)
+            gradient[:, s:] = np.einsum("gn,ibn,bn->bgi", self.one_hot, own, residual).reshape(b, groups * o)
+        return normal, gradient, np.einsum("bm,bm->b", residual, residual)
+
     def subset(self, keep: NDArray[np.bool_]) -> _JointSystem:
-        return _JointSystem(self.problem, self.starts[keep], self.prepared)
+        return _JointSystem(self.problem, self.prepared)
 
     def finite(self, theta: FloatArray) -> NDArray[np.bool_]:
         pred, _ = self._predict(theta, derive=False)
@@ -297,7 +314,7 @@ def _solve_joint_batched(
     starts = np.vstack([starts, starts])
     with np.errstate(all="ignore"):
         solution = solve_systems(
-            problem.system(len(starts)), starts, lower=lower, upper=upper, max_iterations=config.max_nfev,
+            problem.system(), starts, lower=lower, upper=upper, max_iterations=config.max_nfev,
             first_damping=dampings,
         )
     if not np.isfinite(solution.cost).any():
