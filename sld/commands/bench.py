@@ -132,7 +132,7 @@ def command(
     cache and replay, budget, candidate cap, seed).
     """
     if fit_speed:
-        _fit_speed(task_list, corpus, discovery.seed, fit_speed_laws, json_path)
+        _fit_speed(task_list, corpus, discovery.seed, fit_speed_laws, markdown, json_path)
         return
     methods = parse_methods(method, suite)
     seeds = parse_seeds(seed_list, methods) if seed_list is not None else None
@@ -275,11 +275,13 @@ def _write_comparison(result: BenchComparison, markdown: str | None, json_path: 
     _emit(markdown_side_by_side(result), result, markdown, json_path)
 
 
-def _fit_speed(task_list: str | None, corpus: str | None, seed: int, n_laws: int, json_path: str | None) -> None:
+def _fit_speed(
+    task_list: str | None, corpus: str | None, seed: int, n_laws: int, markdown: str | None, json_path: str | None
+) -> None:
     from sld.fit_speed import measure_fit_speed, speed_table
 
     result = measure_fit_speed(
         split_names(task_list) or None, corpus=corpus, n_laws=n_laws, seed=seed,
         progress=lambda line: click.echo(line, err=True),
     )
-    _emit(speed_table(result), result, None, json_path)
+    _emit(speed_table(result), result, markdown, json_path)

@@ -206,7 +206,7 @@ def test_bench_fit_speed_json_reports_both_solvers_and_ratios(shared_sldbench, t
     out = tmp_path / "speed.json"
     result = run(
         "bench", "--fit-speed", "--tasks", "parallel_scaling_law", "--fit-speed-laws", "1",
-        "--corpus", str(shared_sldbench), "--json", str(out),
+        "--corpus", str(shared_sldbench), "--json", str(out), "--markdown", str(tmp_path / "speed.md"),
     )
     assert result.exit_code == 0, result.output
     task = json.loads(out.read_text())["tasks"]["parallel_scaling_law"]
@@ -216,6 +216,7 @@ def test_bench_fit_speed_json_reports_both_solvers_and_ratios(shared_sldbench, t
     ratio = task["solvers"]["batched"]["candidates_per_s"] / task["solvers"]["scipy"]["candidates_per_s"]
     assert task["candidates_ratio"] == pytest.approx(ratio, rel=1e-2)
     assert "| parallel_scaling_law |" in result.output
+    assert "| parallel_scaling_law |" in (tmp_path / "speed.md").read_text()
     # Two groups: the law with each of its constants shared by both, under both solvers.
     shared = task["shared"]
     assert len(shared["candidates"]) >= 2 and all("[shared: " in text for text in shared["candidates"])
