@@ -48,7 +48,7 @@ _PENALTY = 1e6
 # Stopping tolerances on the relative cost decrease, the relative step and the scaled gradient; scipy's defaults.
 _FTOL = _XTOL = _GTOL = 1e-8
 # Marquardt damping: start, the largest drop after an accepted step, the first rise after a rejected one, the end.
-_DAMPING_START, _DAMPING_DOWN, _DAMPING_UP, _DAMPING_MAX = 1e-3, 1.0 / 3.0, 2.0, 1e12
+DAMPING_START, _DAMPING_DOWN, _DAMPING_UP, _DAMPING_MAX = 1e-3, 1.0 / 3.0, 2.0, 1e12
 
 
 # A problem whose cost falls by less than this share over this many iterations stops: it crawls along a flat valley
@@ -184,7 +184,7 @@ def solve_systems(
     upper: Array,
     max_iterations: int = 400,
     fit_of: NDArray[np.intp] | None = None,
-    first_damping: float | Array = _DAMPING_START,
+    first_damping: float | Array = DAMPING_START,
 ) -> BatchSolution:
     """Run the batched Levenberg-Marquardt loop on any `ResidualSystem` (`solve_batch` gives it a law's problems).
 

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import NDArray
 
+from sld.search.batched_fits import DAMPING_START, REASONS, solve_systems
 from sld.search.expressions import Law
 from sld.search.fitting import FitConfig, FitResult, GroupedFit
 
@@ -38,7 +39,6 @@ JOINT_SECOND_START = 12
 # start (1e-3) a first Gauss-Newton step runs along the flat direction that a shared offset and every group's
 # amplitude span together, and lands far from the optimum it started next to.
 JOINT_FIRST_DAMPING = 1.0
-_DAMPING_COLD = 1e-3
 # Residuals of non-finite predictions become this (times the target scale), as in `sld.search.fitting`.
 _PENALTY = 1e6
 
@@ -307,10 +307,8 @@ def _solve_joint_batched(
     shared: frozenset[str],
 ) -> GroupedFit:
     """Solve every start of the joint problem in one batched Levenberg-Marquardt run; keep the best finite one."""
-    from sld.search.batched_fits import REASONS, solve_systems
-
     # Every start twice: once with a cold start's damping, once with a short first step (`JOINT_FIRST_DAMPING`).
-    dampings = np.repeat([_DAMPING_COLD, JOINT_FIRST_DAMPING], len(starts))
+    dampings = np.repeat([DAMPING_START, JOINT_FIRST_DAMPING], len(starts))
     starts = np.vstack([starts, starts])
     with np.errstate(all="ignore"):
         solution = solve_systems(

@@ -5,7 +5,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from sld.search import ConstantSpec, FitConfig, fit_law, fit_law_grouped, parse_law
-from sld.search.batched_fits import solve_batch
+from sld.search.batched_fits import DAMPING_START, solve_batch
 from sld.search.selection import extrapolation_folds
 from sld.search.shared_fits import fit_shared
 from sld.search.warm_fits import fit_row_sets
@@ -224,7 +224,7 @@ def test_joint_shared_fits_of_42_groups_match_or_beat_scipy_on_every_fold(shared
         assert len({round(float(f.params[3]), 10) for f in batched.fits.values()}) == 1
         assert _joint_sse(batched, rows[2]) <= _joint_sse(reference, rows[2]) * (1 + 1e-6)
         with monkeypatch.context() as patch:
-            patch.setattr(shared_fits, "JOINT_FIRST_DAMPING", shared_fits._DAMPING_COLD)
+            patch.setattr(shared_fits, "JOINT_FIRST_DAMPING", DAMPING_START)
             cold = fit_shared(law, *rows, shared=shared, config=BATCHED)
         cold_worse += _joint_sse(cold, rows[2]) > _joint_sse(reference, rows[2]) * (1 + 1e-3)
     # Without the short first step the batched fit lands far from the optimum on some fold: the test can fail.
