@@ -24,6 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import numpy as np
 import pandas as pd
 
 from sld.corpus.proxy.config import Device, ModelConfig, TrainConfig, run_key
@@ -257,8 +258,10 @@ def merge_runs(path: str | Path, *, order: Sequence[str] = ()) -> pd.DataFrame:
     """Add the per-run rows not yet in the experiments table at ``path`` to it; return the whole table.
 
     The one writer of the table: runs (here or on a cluster) only write their own row file, and this merge,
-    at the start and the end of a sweep, appends the new rows in ``order`` (run ids; others after, by id).
-    The table is rewritten (atomically) only when there is something new.
+    at the start and the end of a sweep, adds the new rows and keeps the whole table in ``order`` (run ids; rows of
+    other runs after, in the order they were added). A sweep killed after a later run of its grid finished first
+    thus still ends with its rows in grid order. The table is rewritten (atomically) only when there is something
+    new.
     """
     path = Path(path)
     table = pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=list(COLUMNS))
@@ -272,6 +275,9 @@ def merge_runs(path: str | Path, *, order: Sequence[str] = ()) -> pd.DataFrame:
     new.sort(key=lambda row: (rank.get(row["run_id"], len(rank)), row["run_id"]))
     frame = pd.DataFrame(new, columns=list(COLUMNS))
     table = frame if table.empty else pd.concat([table, frame], ignore_index=True)
+    if rank:
+        position = table["run_id"].map(lambda run_id: rank.get(run_id, len(rank)))
+        table = table.iloc[np.argsort(position.to_numpy(), kind="stable")].reset_index(drop=True)
     _write_atomic(table, path)
     return table
 

@@ -90,3 +90,22 @@ def test_missing_torch_is_a_clean_error(tmp_path: Path, monkeypatch: pytest.Monk
     result = CliRunner().invoke(command, ["sweep", "--preset", "smoke", "--out", str(tmp_path)])
     assert isinstance(result.exception, ProxyError)
     assert "pip install" in str(result.exception)
+
+
+def test_merge_keeps_grid_order_when_a_later_run_finished_before_a_kill(tmp_path: Path) -> None:
+    from sld.corpus.proxy.sweep import merge_runs, run_rows_dir
+
+    path = tmp_path / "experiments.parquet"
+    folder = run_rows_dir(path)
+    folder.mkdir()
+
+    def row(run_id: str, tokens: int) -> None:
+        values = {column: 0 for column in COLUMNS} | {"run_id": run_id, "tokens": tokens}
+        (folder / f"{run_id}.json").write_text(json.dumps(values))
+
+    row("b-second", 262144)  # the grid's second run finished first; then the sweep was killed
+    assert list(merge_runs(path, order=["a-first", "b-second"])["run_id"]) == ["b-second"]
+    row("a-first", 131072)  # the resumed sweep trains the first
+    table = merge_runs(path, order=["a-first", "b-second"])
+    assert list(table["run_id"]) == ["a-first", "b-second"]
+    assert list(pd.read_parquet(path)["tokens"]) == [131072, 262144]
