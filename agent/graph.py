@@ -376,12 +376,13 @@ def reflect_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
                               profile=ctx.profile(target), profile_record=state["profile"],
                               llm_calls=state["llm_calls"], llm_status=state["llm_status"])  # type: ignore[arg-type]
     stop, now = ctx.config.stop, time.monotonic()
+    candidates, rounds = len(search.candidates), state["round"] + 1
     reason = stop.stop_reason(
-        now=now, deadline=ctx.restart_deadline(state), stale_rounds=stale,
-        candidates=len(search.candidates), rounds=state["round"] + 1,
+        now=now, deadline=ctx.restart_deadline(state), stale_rounds=stale, candidates=candidates, rounds=rounds,
         proposer_finished=ctx.proposer.finished(request))
-    if reason is not None and stop.restarts_after(reason, restart=state["restart"], now=now,
-                                                  deadline=ctx.target_deadline(state)):
+    if reason is not None and stop.restarts_after(restart=state["restart"], now=now,
+                                                  deadline=ctx.target_deadline(state),
+                                                  candidates=candidates, rounds=rounds):
         # The next independent search: its own seed and evolution, from the symbolic-regression round on (the
         # families are evaluated once); the final choice is made over every search's candidates.
         restart = state["restart"] + 1

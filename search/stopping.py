@@ -88,20 +88,28 @@ class StopPolicy(BaseModel):
         """
         return start + max(0.0, deadline - start) / max(1, self.restarts - restart)
 
-    def restarts_after(self, reason: str, *, restart: int, now: float, deadline: float) -> bool:
-        """Tell whether a search that stopped for ``reason`` hands over to another one instead of ending the target.
+    def restarts_after(self, *, restart: int, now: float, deadline: float, candidates: int, rounds: int) -> bool:
+        """Tell whether a search that stopped hands over to another one instead of ending the target.
+
+        A search that reached a cap (:meth:`capped`) ends the target: the caps count the whole target.
 
         Parameters
         ----------
-        reason : str
-            What :meth:`stop_reason` said.
         restart : int
             The search that stopped (0-based).
         now, deadline : float
             Clock reading and the target's deadline.
+        candidates, rounds : int
+            Candidates evaluated and rounds run for the target so far.
         """
-        capped = reason.startswith(("candidate cap", "round cap"))
+        capped = self.capped(candidates=candidates, rounds=rounds)
         return not capped and restart + 1 < self.restarts and now < deadline
+
+    def capped(self, *, candidates: int, rounds: int) -> bool:
+        """Tell whether a target reached its candidate cap or its round cap."""
+        return (self.max_candidates is not None and candidates >= self.max_candidates) or (
+            self.max_rounds is not None and rounds >= self.max_rounds
+        )
 
     def room(self, candidates: int) -> int | None:
         """Return how many more candidates a target may evaluate (None: no cap)."""

@@ -87,11 +87,14 @@ def test_each_restart_gets_an_even_share_of_the_time_left() -> None:
     assert policy.restart_deadline(start=0.0, deadline=90.0, restart=0) == 30.0
     assert policy.restart_deadline(start=40.0, deadline=90.0, restart=1) == 65.0
     assert policy.restart_deadline(start=70.0, deadline=90.0, restart=2) == 90.0
-    assert policy.restarts_after("converged: 3 rounds without improvement", restart=0, now=10.0, deadline=90.0)
-    assert policy.restarts_after("time budget spent", restart=1, now=65.0, deadline=90.0)
-    assert not policy.restarts_after("converged: 3 rounds without improvement", restart=2, now=80.0, deadline=90.0)
-    assert not policy.restarts_after("candidate cap reached: 7 candidates", restart=0, now=1.0, deadline=90.0)
-    assert not policy.restarts_after("nothing left to propose", restart=0, now=91.0, deadline=90.0)
+    assert policy.restarts_after(restart=0, now=10.0, deadline=90.0, candidates=40, rounds=3)
+    assert policy.restarts_after(restart=1, now=65.0, deadline=90.0, candidates=80, rounds=6)
+    assert not policy.restarts_after(restart=2, now=80.0, deadline=90.0, candidates=90, rounds=8)  # the last search
+    assert not policy.restarts_after(restart=0, now=91.0, deadline=90.0, candidates=40, rounds=3)  # out of time
+    capped = StopPolicy(restarts=3, max_candidates=7, max_rounds=5)
+    assert not capped.restarts_after(restart=0, now=1.0, deadline=90.0, candidates=7, rounds=2)
+    assert not capped.restarts_after(restart=0, now=1.0, deadline=90.0, candidates=3, rounds=5)
+    assert capped.restarts_after(restart=0, now=1.0, deadline=90.0, candidates=3, rounds=2)
 
 
 def test_evolution_searches_which_constants_groups_share() -> None:
