@@ -135,6 +135,11 @@ class _JointProblem:
         """Return the batched solver's view of starts of this problem (`_JointSystem`)."""
         return _JointSystem(self)
 
+    def failed(self) -> GroupedFit:
+        """Return the result of a joint fit none of whose starts gave finite predictions."""
+        failed = FitResult(None, False, "no start of the shared fit gave finite predictions", math.inf, 0)
+        return GroupedFit({name: failed for name in self.names})
+
     def result(self, z: FloatArray, message: str) -> GroupedFit:
         fits = {}
         predicted = self.law.compiled.values(self.cols, self.row_theta(z))
@@ -156,9 +161,9 @@ class _JointSystem:
     the dense ``(q, n) x (n, q)`` product, and no SVD as in ``scipy.optimize.least_squares``.
     """
 
-    def __init__(self, problem: _JointProblem, prepared: FloatArray | None = None) -> None:
+    def __init__(self, problem: _JointProblem) -> None:
         self.problem = problem
-        self.prepared = problem.law.compiled.prepare(problem.cols) if prepared is None else prepared
+        self.prepared = problem.law.compiled.prepare(problem.cols)
         self.indices = np.flatnonzero(problem.shared_free).tolist() + np.flatnonzero(problem.own_free).tolist()
         self.one_hot = (problem.group_of_row[None, :] == np.arange(len(problem.names))[:, None]).astype(float)
 
@@ -206,7 +211,8 @@ class _JointSystem:
         return normal, gradient, np.einsum("bm,bm->b", residual, residual)
 
     def subset(self, keep: NDArray[np.bool_]) -> _JointSystem:
-        return _JointSystem(self.problem, self.prepared)
+        # Every start shares the problem's rows and holds no state of its own here: the same system serves them.
+        return self
 
     def finite(self, theta: FloatArray) -> NDArray[np.bool_]:
         pred, _ = self._predict(theta, derive=False)
@@ -293,8 +299,7 @@ def fit_shared(
             if float(result.cost) < best_cost:
                 best_cost, best_z, best_message = float(result.cost), result.x, str(result.message)
     if best_z is None:
-        failed = FitResult(None, False, "no start of the shared fit gave finite predictions", math.inf, 0)
-        return GroupedFit({name: failed for name in problem.names})
+        return problem.failed()
     return problem.result(best_z, f"shared {', '.join(sorted(shared))}: {best_message}")
 
 
@@ -316,8 +321,7 @@ def _solve_joint_batched(
             first_damping=dampings,
         )
     if not np.isfinite(solution.cost).any():
-        failed = FitResult(None, False, "no start of the shared fit gave finite predictions", math.inf, 0)
-        return GroupedFit({name: failed for name in problem.names})
+        return problem.failed()
     best = int(np.argmin(solution.cost))
     message = (
         f"shared {', '.join(sorted(shared))}: {REASONS[int(solution.reason[best])]} "
