@@ -46,7 +46,7 @@ Loss = Literal["linear", "soft_l1", "huber", "cauchy"]
 # sees a large finite cost and moves away rather than failing.
 _PENALTY = 1e6
 # Stopping tolerances on the relative cost decrease, the relative step and the scaled gradient; scipy's defaults.
-_FTOL = _XTOL = _GTOL = 1e-8
+_FTOL = _XTOL = 1e-8  # the gradient's is `sld.search.damped_steps.GRADIENT_TOLERANCE`
 # Marquardt damping: start, the largest drop after an accepted step, the first rise after a rejected one, the end.
 DAMPING_START, _DAMPING_DOWN, _DAMPING_UP, _DAMPING_MAX = 1e-3, 1.0 / 3.0, 2.0, 1e12
 
@@ -208,6 +208,9 @@ def solve_systems(
     -------
     BatchSolution
     """
+    # numba and the compiled parts take ~1.5 s to load: `import sld` and the commands that fit nothing stay light.
+    from sld.search.lm_iteration import update_after_trials
+
     free = lower < upper
     n_problems = starts.shape[0]
     theta = np.array(starts, dtype=np.float64)
@@ -242,15 +245,26 @@ def solve_systems(
                 trial_theta = point.copy()
                 trial_theta[:, free] = trial
             new_residual, new_jac, new_cost = live.evaluate(trial_theta)
-            accepted = new_cost < now
-            decrease = now - new_cost
-            moved = _norms(trial - z)
-            # Accepted problems take the trial point and loosen the damping; the others tighten it.
+            # Accepted problems take the trial point and loosen the damping, the others tighten it; then the
+            # stopping tests (compiled: `sld.search.lm_iteration.update_after_trials`).
+            stall_check = iteration % STALL_WINDOW == 0
+            dominated_check = stall_check and fit_of is not None and iteration >= DOMINATED_AFTER
+            dominated = (cost, active, fit_of) if dominated_check and fit_of is not None else None
+            accepted, done = update_after_trials(
+                (now, z, damping, growth, checkpoint),
+                new_cost,
+                trial,
+                predicted,
+                gradient_small,
+                settings=_UPDATE_SETTINGS,
+                codes=_UPDATE_CODES,
+                stall_check=stall_check,
+                dominated=dominated,
+            )
             if accepted.all():
-                z, point, now = trial, trial_theta, new_cost
+                point = z if all_free else trial_theta
                 normal, gradient, squares = live.normal_equations(new_jac, new_residual)
             elif accepted.any():
-                z[accepted], now[accepted] = trial[accepted], new_cost[accepted]
                 normal[accepted], gradient[accepted], squares[accepted] = live.normal_equations(
                     new_jac[:, accepted], new_residual[accepted]
                 )
@@ -258,40 +272,14 @@ def solve_systems(
                     point = z
                 else:
                     point[accepted] = trial_theta[accepted]
-            # Nielsen's update (Madsen, Nielsen & Tingleff 2004, eq. 3.16): the better the quadratic model predicted
-            # the decrease, the more the damping drops; repeated rejections raise it ever faster.
-            gain = decrease / np.maximum(predicted, 1e-300)
-            shrink = np.maximum(_DAMPING_DOWN, 1.0 - (2.0 * np.clip(gain, 0.0, 1.0) - 1.0) ** 3)
-            damping = np.where(accepted, damping * shrink, damping * growth)
-            growth = np.where(accepted, _DAMPING_UP, growth * 2.0)
-            # The first test that holds names the reason. As in scipy, the step and cost tests apply to accepted
-            # steps: a rejected step is small because the damping is large, not because the problem has converged.
-            tests = [
-                gradient_small,
-                accepted & (moved <= _XTOL * (_XTOL + _norms(z))),
-                (accepted & (decrease <= _FTOL * np.maximum(now, 1e-300))) | (now == 0),
-                damping > _DAMPING_MAX,
-            ]
-            codes = [_GTOL_REASON, _XTOL_REASON, _FTOL_REASON, _OVERFLOW_REASON]
-            if iteration % STALL_WINDOW == 0:
-                tests.append(now >= (1.0 - STALL_DECREASE) * checkpoint)
-                codes.append(_STALLED_REASON)
-                checkpoint = now.copy()
-                if fit_of is not None and iteration >= DOMINATED_AFTER:
-                    cost[active] = now
-                    best = np.full(int(fit_of.max()) + 1, np.inf)
-                    np.minimum.at(best, fit_of, cost)
-                    tests.append(now > DOMINATED_FACTOR * best[fit_of[active]] + 1e-300)
-                    codes.append(_DOMINATED_REASON)
-            # Later assignments win, so the tests are applied last to first (np.select costs ten times more here).
-            done = np.zeros(active.size, dtype=np.int64)
-            for test, code in zip(reversed(tests), reversed(codes), strict=True):
-                done[test] = code
             finished = done > 0
             if finished.any():
                 rows = active[finished]
                 theta[rows], cost[rows], reason[rows], iterations[rows] = (
-                    point[finished], now[finished], done[finished], iteration
+                    point[finished],
+                    now[finished],
+                    done[finished],
+                    iteration,
                 )
                 keep = ~finished
                 active, live = active[keep], live.subset(keep)
@@ -308,6 +296,13 @@ _FTOL_REASON = REASONS.index("relative cost change below ftol")
 _OVERFLOW_REASON = REASONS.index("damping overflow: no step lowers the cost")
 _STALLED_REASON = REASONS.index("stalled: cost fell less than STALL_DECREASE over STALL_WINDOW iterations")
 _DOMINATED_REASON = REASONS.index("dominated: another start of the same fit is far better")
+# What `update_after_trials` needs of the constants above, in its order.
+_UPDATE_SETTINGS = np.array(
+    [_XTOL, _FTOL, _DAMPING_DOWN, _DAMPING_UP, _DAMPING_MAX, STALL_DECREASE, DOMINATED_FACTOR], dtype=np.float64
+)
+_UPDATE_CODES = np.array(
+    [_GTOL_REASON, _XTOL_REASON, _FTOL_REASON, _OVERFLOW_REASON, _STALLED_REASON, _DOMINATED_REASON], dtype=np.int64
+)
 
 
 def _norms(vectors: Array) -> Array:
@@ -339,35 +334,19 @@ def _damped_step(
     """Return each problem's Levenberg-Marquardt step, whether its gradient is negligible, and the predicted decrease.
 
     ``normal``, ``gradient`` and ``squares`` come from `_normal_equations` (and are not changed); the predicted
-    decrease is that of the linearised cost.
+    decrease is that of the linearised cost. The step is compiled (`sld.search.damped_steps`); a problem whose
+    Cholesky factorisation rounding broke is solved by LAPACK instead.
     """
-    b, q = z.shape
-    normal = np.array(normal, order="C")  # damped below; the undamped one serves a rejected step again
-    diagonal_view = normal.reshape(b, q * q)[:, :: q + 1]  # a writeable view of each problem's diagonal
-    diagonal = diagonal_view.copy()
-    # Constants on a bound whose descent direction leaves the box are held for this step.
-    at_lower, at_upper = z <= lower, z >= upper
-    held = None
-    if at_lower.any() or at_upper.any():
-        held = (at_lower & (gradient > 0)) | (at_upper & (gradient < 0))
-        if held.any():
-            gradient = np.where(held, 0.0, gradient)
-            normal = np.where(held[:, :, None] | held[:, None, :], 0.0, normal)
-            diagonal_view = normal.reshape(b, q * q)[:, :: q + 1]
-        else:
-            held = None
-    # Marquardt's scaling by diag(J^T J) makes the damping invariant to the constants' units; a floor keeps
-    # constants the residuals ignore (zero Jacobian column) from making the system singular.
-    scale = np.maximum(diagonal, 1e-12 * np.maximum(diagonal.max(axis=1, keepdims=True), 1e-300))
-    damped = damping[:, None] * scale
-    diagonal_view[...] = diagonal + damped if held is None else np.where(held, 1.0, diagonal + damped)
-    step = _solve_damped(normal, -gradient)
-    step = np.where(np.isfinite(step), step, 0.0)
-    # Scaled gradient test: |g_j| against the size of the Jacobian column and of the cost, as in scipy.
-    gradient_small = np.max(np.abs(gradient) * np.sqrt(scale), axis=1) <= _GTOL * np.maximum(squares, 1e-300)
-    # Decrease the linear model predicts for the step: -(g.s + s.(J^T J).s / 2), which for the solution of
-    # (J^T J + D) s = -g is (s.D.s - g.s) / 2 (Madsen, Nielsen & Tingleff 2004, eq. 3.14); held constants have s = 0.
-    predicted = 0.5 * np.einsum("bq,bq->b", step, damped * step - gradient)
+    from sld.search.lm_iteration import damped_steps  # loaded by `solve_systems`, the only caller
+
+    step, gradient_small, predicted, broken, damped_normal, rhs, damped = damped_steps(
+        normal, gradient, squares, z, lower, upper, damping
+    )
+    if broken.any():
+        fallback = _lapack_solve(damped_normal[broken], rhs[broken])
+        fallback = np.where(np.isfinite(fallback), fallback, 0.0)
+        step[broken] = fallback
+        predicted[broken] = 0.5 * np.einsum("bq,bq->b", fallback, damped[broken] * fallback + rhs[broken])
     return step, gradient_small, predicted
 
 
@@ -376,59 +355,11 @@ def _damped_step(
 _MATMUL_ROWS = 256
 
 
-# From this many problems per constant on, the damped systems are solved by a Cholesky factorisation written over the
-# batch (`_cholesky_solve`): its cost is a few dozen numpy operations whatever the batch size, where LAPACK's batched
-# solve costs about 0.3 us per problem (measured: 70 us against 405 us for 1,260 problems of 3 constants).
-_CHOLESKY_PROBLEMS_PER_CONSTANT = 64
-
-
-def _solve_damped(normal: Array, rhs: Array) -> Array:
-    """Solve every problem's damped normal equations ``normal @ x = rhs`` (symmetric positive definite)."""
-    b, q = rhs.shape
-    if b >= _CHOLESKY_PROBLEMS_PER_CONSTANT * q:
-        step = _cholesky_solve(normal, rhs)
-        # A factorisation that rounding made fail (a pivot not above zero) falls back to LAPACK for that problem.
-        broken = ~np.isfinite(step).all(axis=1)
-        if broken.any():
-            step[broken] = _lapack_solve(normal[broken], rhs[broken])
-        return step
-    return _lapack_solve(normal, rhs)
-
-
 def _lapack_solve(normal: Array, rhs: Array) -> Array:
     try:
         return np.asarray(np.linalg.solve(normal, rhs[:, :, None])[:, :, 0])
     except np.linalg.LinAlgError:
         return np.stack([_solve_one(a, g) for a, g in zip(normal, rhs, strict=True)])
-
-
-def _cholesky_solve(normal: Array, rhs: Array) -> Array:
-    """Solve ``normal @ x = rhs`` for every problem at once: Cholesky, then forward and back substitution.
-
-    Each entry of the factor is one array over the batch, so the loops run over the ``q`` constants only.
-    """
-    q = rhs.shape[1]
-    low: dict[tuple[int, int], Array] = {}  # the factor's lower triangle, (i, j) with j <= i
-    for j in range(q):
-        pivot = _minus_products(normal[:, j, j], [(low[j, k], low[j, k]) for k in range(j)])
-        low[j, j] = np.sqrt(np.where(pivot > 0, pivot, np.nan))
-        for i in range(j + 1, q):
-            low[i, j] = _minus_products(normal[:, i, j], [(low[i, k], low[j, k]) for k in range(j)]) / low[j, j]
-    forward: list[Array] = []
-    for i in range(q):
-        forward.append(_minus_products(rhs[:, i], [(low[i, k], forward[k]) for k in range(i)]) / low[i, i])
-    solution: dict[int, Array] = {}
-    for i in reversed(range(q)):
-        solution[i] = _minus_products(forward[i], [(low[k, i], solution[k]) for k in range(i + 1, q)]) / low[i, i]
-    return np.stack([solution[i] for i in range(q)], axis=1)
-
-
-def _minus_products(start: Array, pairs: list[tuple[Array, Array]]) -> Array:
-    """Return ``start - sum(a * b for a, b in pairs)``."""
-    out = start
-    for left, right in pairs:
-        out = out - left * right
-    return out
 
 
 def _solve_one(a: Array, b: Array) -> Array:

@@ -15,18 +15,22 @@ BATCHED, SCIPY = FitConfig(n_starts=6, seed=0), FitConfig(n_starts=6, seed=0, so
 # (law, variables, bounds, truth per group): the literature families the search proposes.
 FAMILIES = {
     "power law with offset": (
-        "E + A * (x / 1000)**(-alpha)", ("x",),
+        "E + A * (x / 1000)**(-alpha)",
+        ("x",),
         {"E": (0.0, 10.0, None), "A": (0.0, 100.0, None), "alpha": (0.0, 3.0, 0.3)},
         [(1.2, 2.0, 0.4), (0.8, 5.0, 0.25), (2.0, 1.0, 0.6)],
     ),
     "saturating power law": (
-        "A / ((x / 1000)**alpha + B) + C", ("x",),
+        "A / ((x / 1000)**alpha + B) + C",
+        ("x",),
         {"A": (0.0, np.inf, 1.0), "alpha": (-1.0, 4.0, 0.3), "B": (0.0, 1e6, 1.0), "C": (-5.0, 5.0, 0.5)},
         [(3.0, 0.5, 1.5, 1.0), (2.0, 0.8, 0.5, 0.5), (5.0, 0.3, 2.0, 1.5)],
     ),
     "log form": ("c0 + c1 * log(x / 1000)", ("x",), {}, [(3.0, -0.2), (2.5, -0.1), (4.0, -0.3)]),
     "exp of log polynomial": (
-        "exp(c0 + c1 * log(x / 1000) + c2 * log(x / 1000)**2)", ("x",), {},
+        "exp(c0 + c1 * log(x / 1000) + c2 * log(x / 1000)**2)",
+        ("x",),
+        {},
         [(1.0, -0.2, 0.01), (0.5, -0.1, 0.02), (1.5, -0.3, 0.005)],
     ),
 }
@@ -69,9 +73,15 @@ def test_batched_grouped_fits_match_or_beat_scipy_across_families(family):
 
 def test_chinchilla_product_law_on_a_grid_matches_scipy():
     law = parse_law(
-        "E + A/N**alpha + B/D**beta", ["N", "D"],
-        constants={"E": ConstantSpec("E", 0, 10), "A": ConstantSpec("A", 0, 1e4), "alpha": ConstantSpec("alpha", 0, 2),
-                   "B": ConstantSpec("B", 0, 1e4), "beta": ConstantSpec("beta", 0, 2)},
+        "E + A/N**alpha + B/D**beta",
+        ["N", "D"],
+        constants={
+            "E": ConstantSpec("E", 0, 10),
+            "A": ConstantSpec("A", 0, 1e4),
+            "alpha": ConstantSpec("alpha", 0, 2),
+            "B": ConstantSpec("B", 0, 1e4),
+            "beta": ConstantSpec("beta", 0, 2),
+        },
     )
     N, D = np.meshgrid(np.logspace(7, 10, 4), np.logspace(9, 12, 4))
     X = np.column_stack([N.ravel(), D.ravel()])
@@ -158,20 +168,31 @@ def test_grouped_predictions_use_each_rows_group_constants():
     assert_allclose(fit.predict(law, X, groups), expected, rtol=1e-12)
 
 
-def test_the_batched_cholesky_solves_as_lapack_and_falls_back_where_it_breaks():
-    from sld.search.batched_fits import _CHOLESKY_PROBLEMS_PER_CONSTANT, _cholesky_solve, _solve_damped
+def test_the_compiled_step_solves_the_damped_system_as_lapack_and_falls_back_where_cholesky_breaks():
+    from sld.search.batched_fits import _damped_step
 
     rng = np.random.default_rng(0)
-    q = 4
-    b = _CHOLESKY_PROBLEMS_PER_CONSTANT * q  # large enough for the Cholesky path
+    b, q = 40, 4
     jac = rng.standard_normal((b, q, 12))
-    normal = jac @ jac.transpose(0, 2, 1) + 1e-3 * np.eye(q)
-    rhs = rng.standard_normal((b, q))
-    expected = np.linalg.solve(normal, rhs[:, :, None])[:, :, 0]
-    assert_allclose(_cholesky_solve(normal, rhs), expected, rtol=1e-9, atol=1e-12)
-    normal[3] = np.diag([1.0, -1.0, 2.0, 3.0])  # not positive definite: the factorisation breaks there
-    expected[3] = np.linalg.solve(normal[3], rhs[3])
-    assert_allclose(_solve_damped(normal, rhs), expected, rtol=1e-9, atol=1e-12)
+    normal = jac @ jac.transpose(0, 2, 1)
+    gradient = rng.standard_normal((b, q))
+    z, lower, upper = np.zeros((b, q)), np.full(q, -np.inf), np.full(q, np.inf)
+    z[5, 1], lower[1] = -1.0, -1.0  # problem 5 sits on constant 1's lower bound
+    gradient[5, 1] = 2.0  # ... and its descent leaves the box there: that constant is held
+    damping = np.full(b, 1e-3)
+    normal[3] = np.diag([1.0, -2.0, 2.0, 3.0])  # not positive definite, even damped: the Cholesky breaks
+    scale = np.maximum(np.einsum("bii->bi", normal), 1e-12 * np.einsum("bii->bi", normal).max(axis=1, keepdims=True))
+    damped_normal = normal + (damping[:, None] * scale)[:, :, None] * np.eye(q)
+    rhs = -gradient.copy()
+    rhs[5, 1] = 0.0
+    damped_normal[5, 1, :] = damped_normal[5, :, 1] = 0.0
+    damped_normal[5, 1, 1] = 1.0
+    expected = np.linalg.solve(damped_normal, rhs[:, :, None])[:, :, 0]
+    step, _, predicted = _damped_step(normal, gradient, np.ones(b), z, lower, upper, damping)
+    assert_allclose(step, expected, rtol=1e-9, atol=1e-12)
+    assert step[5, 1] == 0.0
+    damped = damping[:, None] * scale
+    assert_allclose(predicted, 0.5 * np.einsum("bq,bq->b", step, damped * step + rhs), rtol=1e-9)
 
 
 def test_a_batch_of_many_groups_fits_each_group_as_a_batch_of_one():
@@ -209,9 +230,13 @@ def test_joint_shared_fits_of_42_groups_match_or_beat_scipy_on_every_fold(shared
 
     X, y, groups = _sft_rows(shared_sldbench)
     law = parse_law(
-        "A * ((x / 9051) + B)**(-alpha) + C", ["x"],
-        constants={"B": ConstantSpec("B", 0.0, 1e6, 0.1), "alpha": ConstantSpec("alpha", -1.0, 4.0, 0.3),
-                   "C": ConstantSpec("C", 0.156, 4.39, 0.63)},
+        "A * ((x / 9051) + B)**(-alpha) + C",
+        ["x"],
+        constants={
+            "B": ConstantSpec("B", 0.0, 1e6, 0.1),
+            "alpha": ConstantSpec("alpha", -1.0, 4.0, 0.3),
+            "C": ConstantSpec("C", 0.156, 4.39, 0.63),
+        },
     )
     shared = frozenset({"C"})
     folds = extrapolation_folds(X[:, 0], groups, seed=0)

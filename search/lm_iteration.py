@@ -1,0 +1,309 @@
+"""The compiled parts of one batched Levenberg-Marquardt iteration: the damped step and the update after a trial.
+
+The batched fitter (`sld.search.batched_fits.solve_systems`) iterates on every problem of a batch at once. Per
+iteration it takes one damped Gauss-Newton step per problem (hold the constants whose descent leaves their bounds,
+damp the normal equations by Marquardt's scaling, solve the small ``q x q`` system, test the gradient, predict the
+decrease), evaluates the law at the trial points, then updates each problem (accept or reject, Nielsen's damping
+update, the stopping tests). In numpy each of those is a few dozen array operations on ``(b, q, q)`` stacks of tiny
+matrices and ``(b,)`` vectors, so their call overhead, not the arithmetic, set the cost: about 0.2-0.4 ms per
+iteration, 30-45% of every fit on SLDBench's tasks. Compiled, each is one call that loops over the problems (a
+``q x q`` Cholesky each); measurements in docs/ARCHITECTURE.md.
+
+Only this bookkeeping is compiled. The law's residuals and Jacobian stay the numpy trees built from the whitelisted
+expression (`sld.search.evaluate`), which run at memory speed, and no law becomes generated code. Tolerances and
+reason codes are arguments, not globals: numba would freeze another module's globals into its cached machine code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+# The scaled-gradient tolerance (scipy's gtol) and the floor of Marquardt's scale relative to its largest entry,
+# which keeps a constant the residuals ignore (a zero Jacobian column) from making the damped system singular.
+GRADIENT_TOLERANCE = 1e-8
+_SCALE_FLOOR = 1e-12
+
+
+def _steps(
+    normal: Array,
+    gradient: Array,
+    squares: Array,
+    z: Array,
+    lower: Array,
+    upper: Array,
+    damping: Array,
+    damped_normal: Array,
+    rhs: Array,
+    damped: Array,
+    step: Array,
+    gradient_small: BoolArray,
+    predicted: Array,
+    broken: BoolArray,
+) -> None:
+    """Fill the outputs (the last eight arguments) problem by problem; see `damped_steps`."""
+    b, q = z.shape
+    factor = np.empty((q, q))
+    solution = np.empty(q)
+    held = np.empty(q, dtype=np.bool_)
+    for p in range(b):
+        largest = 0.0
+        for i in range(q):
+            held[i] = (z[p, i] <= lower[i] and gradient[p, i] > 0.0) or (z[p, i] >= upper[i] and gradient[p, i] < 0.0)
+            if normal[p, i, i] > largest:
+                largest = normal[p, i, i]
+        floor = _SCALE_FLOOR * max(largest, 1e-300)
+        worst = 0.0
+        for i in range(q):
+            scale = max(normal[p, i, i], floor)
+            damped[p, i] = damping[p] * scale
+            rhs[p, i] = 0.0 if held[i] else -gradient[p, i]
+            worst = max(worst, abs(rhs[p, i]) * math.sqrt(scale))
+            for j in range(q):
+                damped_normal[p, i, j] = 0.0 if held[i] or held[j] else normal[p, i, j]
+            damped_normal[p, i, i] = 1.0 if held[i] else normal[p, i, i] + damped[p, i]
+        gradient_small[p] = worst <= GRADIENT_TOLERANCE * max(squares[p], 1e-300)
+        # Cholesky factorisation, then forward and back substitution.
+        ok = True
+        for j in range(q):
+            pivot = damped_normal[p, j, j]
+            for k in range(j):
+                pivot -= factor[j, k] * factor[j, k]
+            if not pivot > 0.0:  # also catches nan
+                ok = False
+                break
+            factor[j, j] = math.sqrt(pivot)
+            for i in range(j + 1, q):
+                entry = damped_normal[p, i, j]
+                for k in range(j):
+                    entry -= factor[i, k] * factor[j, k]
+                factor[i, j] = entry / factor[j, j]
+        if not ok:
+            broken[p] = True
+            continue
+        broken[p] = False
+        for i in range(q):
+            entry = rhs[p, i]
+            for k in range(i):
+                entry -= factor[i, k] * solution[k]
+            solution[i] = entry / factor[i, i]
+        for i in range(q - 1, -1, -1):
+            entry = solution[i]
+            for k in range(i + 1, q):
+                entry -= factor[k, i] * solution[k]
+            solution[i] = entry / factor[i, i]
+        decrease = 0.0
+        for i in range(q):
+            value = solution[i] if math.isfinite(solution[i]) else 0.0
+            step[p, i] = value
+            decrease += value * (damped[p, i] * value + rhs[p, i])
+        predicted[p] = 0.5 * decrease
+
+
+def _updates(
+    now: Array,
+    z: Array,
+    damping: Array,
+    growth: Array,
+    checkpoint: Array,
+    new_cost: Array,
+    trial: Array,
+    predicted: Array,
+    gradient_small: BoolArray,
+    cost: Array,
+    active: NDArray[np.int64],
+    fit_of: NDArray[np.int64],
+    settings: Array,
+    codes: NDArray[np.int64],
+    stall_check: bool,
+    dominated_check: bool,
+    accepted: BoolArray,
+    done: NDArray[np.int64],
+) -> None:
+    """Update every problem after its trial, in place; see `update_after_trials`."""
+    step_tolerance, cost_tolerance, damping_down, damping_up = settings[0], settings[1], settings[2], settings[3]
+    damping_max, stall_decrease, dominated_factor = settings[4], settings[5], settings[6]
+    b, q = z.shape
+    decrease = np.empty(b)
+    moved = np.empty(b)
+    for p in range(b):
+        accepted[p] = new_cost[p] < now[p]
+        decrease[p] = now[p] - new_cost[p]
+        squared = 0.0
+        for i in range(q):
+            squared += (trial[p, i] - z[p, i]) ** 2
+        moved[p] = math.sqrt(squared)
+        gain = decrease[p] / max(predicted[p], 1e-300)
+        if accepted[p]:
+            for i in range(q):
+                z[p, i] = trial[p, i]
+            now[p] = new_cost[p]
+            # Nielsen's update (Madsen, Nielsen & Tingleff 2004, eq. 3.16): the better the quadratic model predicted
+            # the decrease, the more the damping drops; repeated rejections raise it ever faster.
+            damping[p] *= max(damping_down, 1.0 - math.pow(2.0 * min(max(gain, 0.0), 1.0) - 1.0, 3.0))
+            growth[p] = damping_up
+        else:
+            damping[p] *= growth[p]
+            growth[p] *= 2.0
+    best = np.full(1, np.inf)
+    if dominated_check:
+        for p in range(b):
+            cost[active[p]] = now[p]
+        best = np.full(fit_of.max() + 1, np.inf)
+        for k in range(cost.size):
+            best[fit_of[k]] = min(best[fit_of[k]], cost[k])
+    for p in range(b):
+        # The first test that holds names the reason. As in scipy, the step and cost tests apply to accepted steps:
+        # a rejected step is small because the damping is large, not because the problem has converged.
+        size = 0.0
+        for i in range(q):
+            size += z[p, i] ** 2
+        if gradient_small[p]:
+            done[p] = codes[0]
+        elif accepted[p] and moved[p] <= step_tolerance * (step_tolerance + math.sqrt(size)):
+            done[p] = codes[1]
+        elif (accepted[p] and decrease[p] <= cost_tolerance * max(now[p], 1e-300)) or now[p] == 0.0:
+            done[p] = codes[2]
+        elif damping[p] > damping_max:
+            done[p] = codes[3]
+        elif stall_check and now[p] >= (1.0 - stall_decrease) * checkpoint[p]:
+            done[p] = codes[4]
+        elif dominated_check and now[p] > dominated_factor * best[fit_of[active[p]]] + 1e-300:
+            done[p] = codes[5]
+        else:
+            done[p] = 0
+        if stall_check:
+            checkpoint[p] = now[p]
+
+
+# numba compiles on first use and caches the machine code beside this module, so later processes only load it.
+_compiled_steps: Callable[..., None] = numba.njit(cache=True, nogil=True)(_steps)
+_compiled_updates: Callable[..., None] = numba.njit(cache=True, nogil=True)(_updates)
+
+
+def damped_steps(
+    normal: Array, gradient: Array, squares: Array, z: Array, lower: Array, upper: Array, damping: Array
+) -> tuple[Array, BoolArray, Array, BoolArray, Array, Array, Array]:
+    """Return each problem's Levenberg-Marquardt step and what the loop tests with it.
+
+    Constants on a bound whose descent direction leaves the box are held (step 0) for this step. The damping is
+    relative to Marquardt's scale ``diag(J^T J)``, which makes it invariant to the constants' units.
+
+    Parameters
+    ----------
+    normal : ndarray of shape (b, q, q)
+        Each problem's ``J^T J`` (not changed).
+    gradient : ndarray of shape (b, q)
+        Each problem's ``J^T r``.
+    squares : ndarray of shape (b,)
+        Each problem's ``r.r``.
+    z : ndarray of shape (b, q)
+        The free constants, within ``lower`` and ``upper`` (shape (q,)).
+    lower, upper : ndarray of shape (q,)
+        Bounds of the free constants.
+    damping : ndarray of shape (b,)
+        Marquardt damping of each problem.
+
+    Returns
+    -------
+    step : ndarray of shape (b, q)
+        Solution of ``(J^T J + damping * scale) s = -g`` (0 where not finite, and for held constants).
+    gradient_small : ndarray of bool, shape (b,)
+        Whether the scaled gradient ``|g_j| sqrt(scale_j)`` is below `GRADIENT_TOLERANCE` times ``r.r``.
+    predicted : ndarray of shape (b,)
+        Decrease of the linearised cost along the step, ``(s.D.s - g.s) / 2`` (Madsen, Nielsen & Tingleff 2004,
+        eq. 3.14).
+    broken : ndarray of bool, shape (b,)
+        Problems whose Cholesky factorisation failed (a pivot not above zero after rounding, or not finite); their
+        ``step`` and ``predicted`` are not set, and the caller solves ``damped_normal`` for them.
+    damped_normal, rhs, damped : ndarray
+        Each problem's damped system ``(b, q, q)``, its right-hand side ``-g`` with held constants zeroed
+        ``(b, q)``, and the damping added to the diagonal ``(b, q)``.
+    """
+    b, q = z.shape
+    damped_normal, rhs, damped = np.empty((b, q, q)), np.empty((b, q)), np.empty((b, q))
+    step, predicted = np.zeros((b, q)), np.zeros(b)
+    gradient_small, broken = np.zeros(b, dtype=bool), np.zeros(b, dtype=bool)
+    arrays: list[Any] = [normal, gradient, squares, z, lower, upper, damping]
+    _compiled_steps(
+        *(np.ascontiguousarray(a, dtype=np.float64) for a in arrays),
+        damped_normal,
+        rhs,
+        damped,
+        step,
+        gradient_small,
+        predicted,
+        broken,
+    )
+    return step, gradient_small, predicted, broken, damped_normal, rhs, damped
+
+
+def update_after_trials(
+    state: tuple[Array, Array, Array, Array, Array],
+    new_cost: Array,
+    trial: Array,
+    predicted: Array,
+    gradient_small: BoolArray,
+    *,
+    settings: Array,
+    codes: NDArray[np.int64],
+    stall_check: bool,
+    dominated: tuple[Array, NDArray[np.int64], NDArray[np.int64]] | None,
+) -> tuple[BoolArray, NDArray[np.int64]]:
+    """Accept or reject every problem's trial, update its damping and run the stopping tests, in place.
+
+    Parameters
+    ----------
+    state : tuple of ndarray
+        ``(now, z, damping, growth, checkpoint)`` of the live problems: cost (b,), free constants (b, q), damping
+        (b,), its growth after a rejection (b,) and the cost at the last stall test (b,); C-contiguous float64,
+        updated in place (an accepted problem takes its trial point and cost; ``checkpoint`` moves on stall tests).
+    new_cost, trial, predicted, gradient_small : ndarray
+        The trials' costs (b,) and points (b, q), the decrease the linear model predicted (b,), and whether the
+        gradient was already negligible (b,).
+    settings : ndarray of shape (7,)
+        The relative step and cost tolerances, the damping's largest drop, first rise and end, the stall decrease
+        and the dominated factor.
+    codes : ndarray of int, shape (6,)
+        Reason codes of the tests, in the order they are tried: gradient, step, cost, damping overflow, stall,
+        dominated.
+    stall_check : bool
+        Whether this iteration runs the stall test (and moves ``checkpoint``).
+    dominated : tuple of ndarray, optional
+        ``(cost, active, fit_of)`` to run the dominated-start test: every problem's cost (live ones are written in),
+        the live problems' indices into it, and each problem's fit.
+
+    Returns
+    -------
+    accepted : ndarray of bool, shape (b,)
+    done : ndarray of int, shape (b,)
+        The reason code of each problem that stops now, 0 for the others.
+    """
+    now = state[0]
+    accepted, done = np.zeros(now.size, dtype=bool), np.zeros(now.size, dtype=np.int64)
+    cost, active, fit_of = dominated if dominated is not None else (now, np.zeros(0, np.int64), np.zeros(1, np.int64))
+    _compiled_updates(
+        *state,
+        np.ascontiguousarray(new_cost, dtype=np.float64),
+        np.ascontiguousarray(trial, dtype=np.float64),
+        predicted,
+        gradient_small,
+        cost,
+        np.ascontiguousarray(active, dtype=np.int64),
+        np.ascontiguousarray(fit_of, dtype=np.int64),
+        settings,
+        codes,
+        stall_check,
+        dominated is not None,
+        accepted,
+        done,
+    )
+    return accepted, done

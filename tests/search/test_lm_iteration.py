@@ -1,0 +1,89 @@
+import numpy as np
+from numpy.testing import assert_allclose
+
+from sld.search.batched_fits import _UPDATE_CODES, _UPDATE_SETTINGS, REASONS
+from sld.search.lm_iteration import damped_steps, update_after_trials
+
+
+def _state(now: list[float]) -> tuple[np.ndarray, ...]:
+    b = len(now)
+    return (
+        np.array(now, dtype=np.float64),
+        np.zeros((b, 2)),
+        np.full(b, 1e-3),
+        np.full(b, 2.0),
+        np.array(now, dtype=np.float64) * 10.0,
+    )
+
+
+def _update(state, new_cost, trial, *, predicted=None, small=None, stall=False, dominated=None):
+    b = len(new_cost)
+    return update_after_trials(
+        state,
+        np.array(new_cost, dtype=np.float64),
+        np.array(trial, dtype=np.float64),
+        np.ones(b) if predicted is None else np.array(predicted, dtype=np.float64),
+        np.zeros(b, dtype=bool) if small is None else np.array(small),
+        settings=_UPDATE_SETTINGS,
+        codes=_UPDATE_CODES,
+        stall_check=stall,
+        dominated=dominated,
+    )
+
+
+def test_an_accepted_trial_moves_and_loosens_the_damping_and_a_rejected_one_tightens_it_ever_faster():
+    state = _state([1.0, 1.0])
+    now, z, damping, growth, _ = state
+    accepted, done = _update(state, [0.5, 2.0], [[0.1, 0.2], [0.3, 0.4]], predicted=[0.5, 0.5])
+    assert accepted.tolist() == [True, False] and done.tolist() == [0, 0]
+    assert_allclose(z, [[0.1, 0.2], [0.0, 0.0]])
+    assert_allclose(now, [0.5, 1.0])
+    # Gain 1 (the model predicted the decrease exactly): the damping drops by the largest factor, 1/3.
+    assert_allclose(damping, [1e-3 / 3.0, 2e-3])
+    assert_allclose(growth, [2.0, 4.0])
+    _update(state, [0.5, 2.0], [[0.1, 0.2], [0.3, 0.4]])
+    assert_allclose(damping[1], 8e-3)  # rejected twice: x2, then x4
+
+
+def test_the_first_stopping_test_that_holds_names_the_reason():
+    state = _state([1.0, 1.0, 1.0, 1.0])
+    state[2][3] = 1e12  # this one's damping overflows when its trial is rejected
+    trial = [[0.0, 0.0], [5.0, 5.0], [5.0, 5.0], [5.0, 5.0]]
+    # 0: small gradient (and an unmoved step); 1: cost change below ftol; 2: moving on; 3: damping overflow.
+    accepted, done = _update(state, [0.5, 1.0 - 1e-12, 0.5, 2.0], trial, small=[True, False, False, False])
+    names = [REASONS[code] if code else "" for code in done]
+    assert names == ["gradient below gtol", "relative cost change below ftol", "", REASONS[_UPDATE_CODES[3]]]
+    assert accepted.tolist() == [True, True, True, False]
+
+
+def test_stall_and_dominated_tests_run_only_when_asked():
+    state = _state([1.0, 1.0, 50.0])
+    state[4][:] = [1.0, 10.0, 100.0]  # checkpoints: the first has not fallen since its last stall test
+    cost = np.array([1.0, 1.0, 50.0, 0.5])  # problem 3 (finished) is the best start of fit 0
+    fit_of = np.array([0, 1, 0, 0])
+    trial = np.ones((3, 2))
+    _, done = _update(state, [2.0, 2.0, 60.0], trial)
+    assert done.tolist() == [0, 0, 0]
+    _, done = _update(state, [2.0, 2.0, 60.0], trial, stall=True, dominated=(cost, np.arange(3), fit_of))
+    stalled, dominated = (REASONS[int(code)] for code in _UPDATE_CODES[4:6])
+    # 0 has not fallen since its checkpoint; 1 fell from 10; 2 fell from 100 but is 100x behind fit 0's best (0.5).
+    assert [REASONS[c] if c else "" for c in done] == [stalled, "", dominated]
+    assert_allclose(state[4], [1.0, 1.0, 50.0])  # the checkpoints moved to the current costs
+    assert_allclose(cost[:3], [1.0, 1.0, 50.0])  # the live problems' costs were written in for the best of each fit
+    _, done = _update(state, [2.0, 2.0, 60.0], trial, stall=True, dominated=(cost, np.arange(3), fit_of))
+    assert [REASONS[c] if c else "" for c in done] == [stalled, stalled, stalled]  # stalled is tested first
+
+
+def test_a_held_constant_does_not_move_and_the_step_solves_the_damped_system():
+    normal = np.array([[[4.0, 1.0], [1.0, 3.0]]])
+    gradient = np.array([[1.0, -2.0]])
+    z, lower, upper = np.array([[0.0, 0.0]]), np.array([0.0, -1.0]), np.array([1.0, 1.0])
+    # Constant 0 sits on its lower bound and its descent (-gradient < 0) leaves the box: held.
+    step, small, predicted, broken, damped_normal, rhs, damped = damped_steps(
+        normal, gradient, np.ones(1), z, lower, upper, np.array([0.5])
+    )
+    assert not broken[0] and not small[0]
+    assert step[0, 0] == 0.0
+    assert_allclose(step[0, 1], 2.0 / (3.0 + 0.5 * 3.0))
+    assert_allclose(damped_normal[0], [[1.0, 0.0], [0.0, 4.5]])
+    assert_allclose(predicted[0], 0.5 * step[0, 1] * (damped[0, 1] * step[0, 1] + rhs[0, 1]))
