@@ -171,3 +171,23 @@ def test_one_blas_thread_limits_every_blas_scipy_fits_with():
     with one_blas_thread():
         blas = [info for info in threadpool_info() if info["user_api"] == "blas"]
         assert blas and all(info["num_threads"] == 1 for info in blas)
+
+
+def test_rows_of_one_group_predict_as_the_multi_group_path_does_and_unfitted_groups_give_nan():
+    from sld.search.fitting import FitResult, GroupedFit
+
+    law = parse_law("A * (N / 1e8)**(-alpha) + E", ["N"])
+    X = np.linspace(1e7, 1e9, 50)[:, None]
+    fit = GroupedFit(
+        {
+            "a": FitResult(np.array([2.0, 0.3, 1.5]), True, "", 0.0, 1),
+            "b": FitResult(np.array([1.0, 0.1, 0.5]), True, "", 0.0, 1),
+            "c": FitResult(None, False, "no finite start", float("inf"), 0),
+        }
+    )
+    one = fit.predict(law, X, np.full(50, "a"))
+    mixed = fit.predict(law, np.vstack([X, X]), np.array(["a"] * 50 + ["b"] * 50))
+    assert_array_equal(one, mixed[:50])  # the one-group path is the same arithmetic, to the bit
+    assert_allclose(one, 2.0 * (X[:, 0] / 1e8) ** -0.3 + 1.5, rtol=1e-12)
+    assert np.isnan(fit.predict(law, X, np.full(50, "c"))).all()
+    assert np.isnan(fit.predict(law, X, np.full(50, "unknown"))).all()
