@@ -184,9 +184,35 @@ def _updates(
             checkpoint[p] = now[p]
 
 
+def _joint_normals(
+    jac: Array, residual: Array, group_of_row: NDArray[np.int64], n_shared: int, normal: Array, gradient: Array
+) -> None:
+    """Accumulate every problem's joint ``J^T J`` and ``J^T r`` row by row; see `joint_normal_equations`."""
+    q, b, n = jac.shape
+    n_own = q - n_shared
+    for p in range(b):
+        for row in range(n):
+            r = residual[p, row]
+            first = n_shared + group_of_row[row] * n_own  # this row's group's own constants start here
+            for i in range(q):
+                ji = jac[i, p, row]
+                if ji == 0.0:
+                    continue
+                column_i = i if i < n_shared else first + i - n_shared
+                gradient[p, column_i] += ji * r
+                for j in range(i + 1):
+                    column_j = j if j < n_shared else first + j - n_shared
+                    normal[p, column_i, column_j] += ji * jac[j, p, row]
+        size = normal.shape[1]
+        for i in range(size):  # mirror the lower triangle
+            for j in range(i):
+                normal[p, j, i] = normal[p, i, j]
+
+
 # numba compiles on first use and caches the machine code beside this module, so later processes only load it.
 _compiled_steps: Callable[..., None] = numba.njit(cache=True, nogil=True)(_steps)
 _compiled_updates: Callable[..., None] = numba.njit(cache=True, nogil=True)(_updates)
+_compiled_joint_normals: Callable[..., None] = numba.njit(cache=True, nogil=True)(_joint_normals)
 
 
 def damped_steps(
@@ -307,3 +333,48 @@ def update_after_trials(
         done,
     )
     return accepted, done
+
+
+def joint_normal_equations(
+    jac: Array, residual: Array, group_of_row: NDArray[np.int64], n_shared: int, n_groups: int
+) -> tuple[Array, Array, Array]:
+    """Return the joint normal equations of problems whose rows depend on shared constants and their group's own.
+
+    A joint fit of constants shared by all groups (`sld.search.shared_fits`) has a Jacobian that is mostly zeros:
+    row ``k`` depends on the ``n_shared`` shared constants and on the ``n_own`` constants of its own group. The
+    Jacobian is kept compact and ``J^T J`` is accumulated row by row into its blocks (shared x shared, each group's
+    own x own, shared x own): in numpy this took three-operand einsums over one-hot group masks and a Python loop
+    over the groups.
+
+    Parameters
+    ----------
+    jac : ndarray of shape (n_shared + n_own, b, n)
+        Each row's derivatives by the shared constants, then by its group's own ones, for each of ``b`` problems.
+    residual : ndarray of shape (b, n)
+    group_of_row : ndarray of int, shape (n,)
+        The group of each row, in ``range(n_groups)``.
+    n_shared, n_groups : int
+
+    Returns
+    -------
+    normal : ndarray of shape (b, size, size)
+        ``J^T J`` over the constants ordered shared, then each group's own (``size = n_shared + n_groups * n_own``).
+    gradient : ndarray of shape (b, size)
+        ``J^T r``.
+    squares : ndarray of shape (b,)
+        ``r.r``.
+    """
+    q, b, _ = jac.shape
+    size = n_shared + n_groups * (q - n_shared)
+    normal, gradient = np.zeros((b, size, size)), np.zeros((b, size))
+    residual = np.ascontiguousarray(residual, dtype=np.float64)
+    _compiled_joint_normals(
+        np.ascontiguousarray(jac, dtype=np.float64),
+        residual,
+        np.ascontiguousarray(group_of_row, dtype=np.int64),
+        n_shared,
+        normal,
+        gradient,
+    )
+    squares: Array = np.einsum("bm,bm->b", residual, residual)
+    return normal, gradient, squares

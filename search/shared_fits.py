@@ -156,16 +156,15 @@ class _JointSystem:
 
     The joint Jacobian is mostly zeros: a row depends on the shared constants and on its own group's. It is kept
     compact, each row's derivatives by the shared constants then by its group's own ones, shape
-    ``(n_shared + n_own, b, n)``, and `normal_equations` assembles ``J^T J`` block by block (shared x shared,
-    each group's own x own and shared x own) with one-hot sums over the groups: a few small products instead of
-    the dense ``(q, n) x (n, q)`` product, and no SVD as in ``scipy.optimize.least_squares``.
+    ``(n_shared + n_own, b, n)``, and `normal_equations` accumulates ``J^T J`` into its blocks row by row
+    (`sld.search.lm_iteration.joint_normal_equations`, compiled): no dense ``(q, n) x (n, q)`` product, and no
+    SVD as in ``scipy.optimize.least_squares``.
     """
 
     def __init__(self, problem: _JointProblem) -> None:
         self.problem = problem
         self.prepared = problem.law.compiled.prepare(problem.cols)
         self.indices = np.flatnonzero(problem.shared_free).tolist() + np.flatnonzero(problem.own_free).tolist()
-        self.one_hot = (problem.group_of_row[None, :] == np.arange(len(problem.names))[:, None]).astype(float)
 
     def _predict(self, theta: FloatArray, *, derive: bool) -> tuple[FloatArray, FloatArray | None]:
         problem = self.problem
@@ -188,27 +187,11 @@ class _JointSystem:
             jac = np.where(np.isfinite(jac), jac, 0.0)
         return residual, jac, 0.5 * np.einsum("bm,bm->b", residual, residual)
 
-    def normal_equations(
-        self, jac: FloatArray, residual: FloatArray
-    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def normal_equations(self, jac: FloatArray, residual: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        from sld.search.lm_iteration import joint_normal_equations  # compiled; numba loads on the first fit
+
         problem = self.problem
-        s, o, groups = problem.n_shared, problem.n_own, len(problem.names)
-        b = residual.shape[0]
-        shared, own = jac[:s], jac[s:]
-        normal = np.zeros((b, problem.size, problem.size))
-        gradient = np.empty((b, problem.size))
-        normal[:, :s, :s] = np.einsum("ibn,jbn->bij", shared, shared)
-        gradient[:, :s] = np.einsum("ibn,bn->bi", shared, residual)
-        if o:
-            own_own = np.einsum("gn,ibn,jbn->bgij", self.one_hot, own, own)  # (b, groups, o, o)
-            shared_own = np.einsum("gn,ibn,jbn->bgij", self.one_hot, shared, own)  # (b, groups, s, o)
-            for g in range(groups):
-                block = slice(s + g * o, s + (g + 1) * o)
-                normal[:, block, block] = own_own[:, g]
-                normal[:, :s, block] = shared_own[:, g]
-                normal[:, block, :s] = shared_own[:, g].transpose(0, 2, 1)
-            gradient[:, s:] = np.einsum("gn,ibn,bn->bgi", self.one_hot, own, residual).reshape(b, groups * o)
-        return normal, gradient, np.einsum("bm,bm->b", residual, residual)
+        return joint_normal_equations(jac, residual, problem.group_of_row, problem.n_shared, len(problem.names))
 
     def subset(self, keep: NDArray[np.bool_]) -> _JointSystem:
         # Every start shares the problem's rows and holds no state of its own here: the same system serves them.
@@ -317,7 +300,11 @@ def _solve_joint_batched(
     starts = np.vstack([starts, starts])
     with np.errstate(all="ignore"):
         solution = solve_systems(
-            problem.system(), starts, lower=lower, upper=upper, max_iterations=config.max_nfev,
+            problem.system(),
+            starts,
+            lower=lower,
+            upper=upper,
+            max_iterations=config.max_nfev,
             first_damping=dampings,
         )
     if not np.isfinite(solution.cost).any():

@@ -87,3 +87,24 @@ def test_a_held_constant_does_not_move_and_the_step_solves_the_damped_system():
     assert_allclose(step[0, 1], 2.0 / (3.0 + 0.5 * 3.0))
     assert_allclose(damped_normal[0], [[1.0, 0.0], [0.0, 4.5]])
     assert_allclose(predicted[0], 0.5 * step[0, 1] * (damped[0, 1] * step[0, 1] + rhs[0, 1]))
+
+
+def test_the_joint_normal_equations_equal_the_dense_products_of_the_full_jacobian():
+    from sld.search.lm_iteration import joint_normal_equations
+
+    rng = np.random.default_rng(3)
+    n_shared, n_own, n_groups, n, b = 2, 3, 4, 30, 5
+    group_of_row = rng.integers(0, n_groups, size=n)
+    jac = rng.standard_normal((n_shared + n_own, b, n))
+    jac[0, 1, 4] = 0.0  # zeros are skipped, not mis-placed
+    residual = rng.standard_normal((b, n))
+    normal, gradient, squares = joint_normal_equations(jac, residual, group_of_row, n_shared, n_groups)
+    size = n_shared + n_groups * n_own
+    for p in range(b):
+        dense = np.zeros((n, size))  # the full Jacobian: shared columns, then each group's own block
+        dense[:, :n_shared] = jac[:n_shared, p].T
+        for row, group in enumerate(group_of_row):
+            dense[row, n_shared + group * n_own : n_shared + (group + 1) * n_own] = jac[n_shared:, p, row]
+        assert_allclose(normal[p], dense.T @ dense, rtol=1e-12, atol=1e-12)
+        assert_allclose(gradient[p], dense.T @ residual[p], rtol=1e-12, atol=1e-12)
+    assert_allclose(squares, np.einsum("bn,bn->b", residual, residual))
