@@ -46,7 +46,7 @@ Loss = Literal["linear", "soft_l1", "huber", "cauchy"]
 # sees a large finite cost and moves away rather than failing.
 _PENALTY = 1e6
 # Stopping tolerances on the relative cost decrease, the relative step and the scaled gradient; scipy's defaults.
-_FTOL = _XTOL = 1e-8  # the gradient's is `sld.search.damped_steps.GRADIENT_TOLERANCE`
+_FTOL = _XTOL = 1e-8  # the gradient's is `sld.search.lm_iteration.GRADIENT_TOLERANCE`
 # Marquardt damping: start, the largest drop after an accepted step, the first rise after a rejected one, the end.
 DAMPING_START, _DAMPING_DOWN, _DAMPING_UP, _DAMPING_MAX = 1e-3, 1.0 / 3.0, 2.0, 1e12
 
@@ -248,8 +248,9 @@ def solve_systems(
             # Accepted problems take the trial point and loosen the damping, the others tighten it; then the
             # stopping tests (compiled: `sld.search.lm_iteration.update_after_trials`).
             stall_check = iteration % STALL_WINDOW == 0
-            dominated_check = stall_check and fit_of is not None and iteration >= DOMINATED_AFTER
-            dominated = (cost, active, fit_of) if dominated_check and fit_of is not None else None
+            dominated = None
+            if stall_check and fit_of is not None and iteration >= DOMINATED_AFTER:
+                dominated = (cost, active, fit_of)
             accepted, done = update_after_trials(
                 (now, z, damping, growth, checkpoint),
                 new_cost,
@@ -305,12 +306,6 @@ _UPDATE_CODES = np.array(
 )
 
 
-def _norms(vectors: Array) -> Array:
-    """Euclidean norm of each row."""
-    norms: Array = np.sqrt(np.einsum("bq,bq->b", vectors, vectors))
-    return norms
-
-
 def _normal_equations(jac: Array, residual: Array) -> tuple[Array, Array, Array]:
     """Return each problem's ``J^T J`` (b, q, q), gradient ``J^T r`` (b, q) and ``r.r`` (b,).
 
@@ -334,7 +329,7 @@ def _damped_step(
     """Return each problem's Levenberg-Marquardt step, whether its gradient is negligible, and the predicted decrease.
 
     ``normal``, ``gradient`` and ``squares`` come from `_normal_equations` (and are not changed); the predicted
-    decrease is that of the linearised cost. The step is compiled (`sld.search.damped_steps`); a problem whose
+    decrease is that of the linearised cost. The step is compiled (`sld.search.lm_iteration`); a problem whose
     Cholesky factorisation rounding broke is solved by LAPACK instead.
     """
     from sld.search.lm_iteration import damped_steps  # loaded by `solve_systems`, the only caller

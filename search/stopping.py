@@ -107,9 +107,13 @@ class StopPolicy(BaseModel):
 
     def capped(self, *, candidates: int, rounds: int) -> bool:
         """Tell whether a target reached its candidate cap or its round cap."""
-        return (self.max_candidates is not None and candidates >= self.max_candidates) or (
-            self.max_rounds is not None and rounds >= self.max_rounds
-        )
+        return self._at_candidate_cap(candidates) or self._at_round_cap(rounds)
+
+    def _at_candidate_cap(self, candidates: int) -> bool:
+        return self.max_candidates is not None and candidates >= self.max_candidates
+
+    def _at_round_cap(self, rounds: int) -> bool:
+        return self.max_rounds is not None and rounds >= self.max_rounds
 
     def room(self, candidates: int) -> int | None:
         """Return how many more candidates a target may evaluate (None: no cap)."""
@@ -142,11 +146,11 @@ class StopPolicy(BaseModel):
         """
         if now >= deadline:
             return "time budget spent"
-        if self.max_candidates is not None and candidates >= self.max_candidates:
+        if self._at_candidate_cap(candidates):
             return f"candidate cap reached: {candidates} candidates"
         if stale_rounds >= self.patience:
             return f"converged: {stale_rounds} rounds without improvement"
-        if self.max_rounds is not None and rounds >= self.max_rounds:
+        if self._at_round_cap(rounds):
             return f"round cap reached: {rounds} rounds"
         if proposer_finished:
             return "nothing left to propose"
