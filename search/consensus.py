@@ -1,9 +1,10 @@
 """Choose among near-ties by what they predict beyond the data, and report how much they disagree there.
 
 Dozens of candidates can validate within noise of each other and still disagree wildly beyond the data; the
-folds cannot tell which is right. The median prediction of the near-ties is a robust estimate of where the
-curve goes (one law that explodes, or one that flattens too early, moves it little), so the choice keeps the
-laws that stay close to it and, among them, prefers the literature families, then the validation objective, then
+folds cannot tell which is right. The median prediction of the best validated laws (the near-ties, and the next
+ones up to ``MAX_NEAR_TIES``, since the median of one or two near-ties is no vote) is a robust estimate of where
+the curve goes (one law that explodes, or one that flattens too early, moves it little), so the choice keeps the
+near-ties that stay close to it and, among them, prefers the literature families, then the validation objective, then
 the plainer form (shorter expression tree). The order matters for stability: which generated forms are near-ties
 changes with the seed, and so does their median, so "closest to the median" alone (or "plainest among those that
 agree") flips between laws that disagree on the test; the families and their objectives are the same at every
@@ -67,9 +68,23 @@ def consensus_deviation(predictions: FloatArray, *, span: float) -> FloatArray:
     span : float
         The observed target's range.
     """
-    median = np.median(predictions, axis=0)
-    deviation: FloatArray = np.mean(np.abs(predictions - median), axis=(1, 2)) / (span or 1.0)
-    return deviation
+    return distance_to(predictions, np.median(predictions, axis=0), span=span)
+
+
+def distance_to(predictions: FloatArray, consensus: FloatArray, *, span: float) -> FloatArray:
+    """Return each law's mean absolute distance to ``consensus``, in units of ``span``.
+
+    Parameters
+    ----------
+    predictions : ndarray of shape (m, k, n)
+        ``m`` laws' (or fits') predictions at ``k`` probe factors and ``n`` rows.
+    consensus : ndarray of shape (k, n)
+        The near-ties' median prediction (the third value :func:`consensus_choice` returns).
+    span : float
+        The observed target's range.
+    """
+    distance: FloatArray = np.mean(np.abs(predictions - consensus), axis=(1, 2)) / (span or 1.0)
+    return distance
 
 
 @dataclass(frozen=True)
@@ -160,34 +175,45 @@ def consensus_choice(
     y: FloatArray,
     groups: StrArray,
     region: ProbeRegion,
-) -> tuple[int, UncertaintyBand]:
-    """Return the index of the near-tie to choose and the near-ties' uncertainty band.
+    *,
+    panel: Sequence[tuple[Candidate, Law, GroupedFit]] = (),
+) -> tuple[int, UncertaintyBand, FloatArray]:
+    """Return the index of the near-tie to choose, the near-ties' uncertainty band and the consensus.
 
     Parameters
     ----------
     entries : sequence of (Candidate, Law, GroupedFit)
-        Near-ties fitted on all training rows (each passed the extrapolation checks).
+        Near-ties fitted on all training rows (each passed the extrapolation checks): the laws to choose from.
     X, y, groups : ndarray
         Training rows only.
     region : ProbeRegion
         Where the law will predict.
+    panel : sequence of (Candidate, Law, GroupedFit)
+        The next validated laws in the order of the choice rule, which join the consensus but are not chosen.
+        With one or two near-ties the median of the near-ties is the near-ties themselves (two that disagree are
+        equally far from their midpoint); the panel makes the consensus a vote of the best ``MAX_NEAR_TIES``
+        validated laws whatever the number of near-ties.
 
     Returns
     -------
-    tuple of (int, UncertaintyBand)
-        Among the laws within ``CONSENSUS_TOLERANCE`` of the closest one to the median prediction, the first by
-        (not a literature family, objective, description length, expression).
+    tuple of (int, UncertaintyBand, ndarray)
+        Among the near-ties within ``CONSENSUS_TOLERANCE`` of the closest one to the consensus, the first by
+        (not a literature family, objective, description length, expression); the near-ties' band; and the
+        consensus, the median prediction of the (finite) near-ties and panel at the probe points of
+        :func:`probe_predictions`, shape (k, n), against which another fit of the chosen law can be measured
+        (:func:`distance_to`).
     """
-    predictions = np.stack([probe_predictions(law, fit, X, groups, region) for _, law, fit in entries])
+    voters = [*entries, *panel]
+    predictions = np.stack([probe_predictions(law, fit, X, groups, region) for _, law, fit in voters])
     # A law that is non-finite where the axis columns move together takes no part in the consensus.
-    finite = np.flatnonzero(np.all(np.isfinite(predictions), axis=(1, 2)))
-    if finite.size == 0:
-        finite = np.arange(len(entries))
+    finite = np.all(np.isfinite(predictions), axis=(1, 2))
+    if not finite[: len(entries)].any():
+        finite[: len(entries)] = True
         predictions = np.nan_to_num(predictions, nan=0.0, posinf=0.0, neginf=0.0)
-    entries = [entries[int(i)] for i in finite]
-    predictions = predictions[finite]
-    deviation = consensus_deviation(predictions, span=float(np.ptp(y)))
-    agree = [i for i in range(len(entries)) if deviation[i] <= deviation.min() + CONSENSUS_TOLERANCE]
+    consensus = np.median(predictions[finite], axis=0)
+    candidates = np.flatnonzero(finite[: len(entries)])
+    deviation = distance_to(predictions[candidates], consensus, span=float(np.ptp(y)))
+    agree = [int(i) for i, d in zip(candidates, deviation, strict=True) if d <= deviation.min() + CONSENSUS_TOLERANCE]
 
     def key(index: int) -> tuple[bool, float, int, str]:
         candidate, law, _ = entries[index]
@@ -195,6 +221,7 @@ def consensus_choice(
 
     chosen = min(agree, key=key)
     factors = region.factors if region.axis_columns else (1.0,)
-    constants = [group_constants(law, fit) for _, law, fit in entries]
-    band = band_of(predictions, factors, [candidate.expression for candidate, _, _ in entries], constants)
-    return int(finite[chosen]), band
+    tied = [entries[int(i)] for i in candidates]
+    constants = [group_constants(law, fit) for _, law, fit in tied]
+    band = band_of(predictions[candidates], factors, [candidate.expression for candidate, _, _ in tied], constants)
+    return chosen, band, consensus

@@ -31,16 +31,19 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from sld.search.candidates import Candidate, Problem, evaluate_proposal, law_from_proposal
-from sld.search.consensus import MAX_NEAR_TIES, UncertaintyBand, consensus_choice
+from sld.search.consensus import MAX_NEAR_TIES, UncertaintyBand, consensus_choice, distance_to, probe_predictions
 from sld.search.errors import SearchError
 from sld.search.expressions import Law
 from sld.search.fallback import fallback_choice
 from sld.search.fitting import FitConfig, GroupedFit
 from sld.search.selection import Fold, check_extrapolation, extrapolation_folds, near_ties, preferred, ranked
 from sld.search.warm_fits import fit_groups_warm, group_params
+
+FloatArray = NDArray[np.float64]
 
 # Seeds of a target's later searches are this far apart, so they never meet the seeds of another run's first one.
 RESTART_SEED_STEP = 1_000_003
@@ -189,9 +192,11 @@ def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tupl
 
     The near-ties' own evaluations are repeated (they are deterministic) to recover the fits that passed the
     extrapolation checks; among them :func:`sld.search.consensus.consensus_choice` picks the law closest to the
-    near-ties' consensus beyond the data, and their spread is kept in ``state.band``. A refit with twice the
-    starts replaces the chosen fit only if it fits the training rows better *and* passes the same checks, since
-    another optimum of the same form can behave differently beyond the data. When no candidate validated, the
+    consensus beyond the data of the near-ties and the next validated laws (``MAX_NEAR_TIES`` voters in all), and
+    the near-ties' spread is kept in ``state.band``. A refit with twice the
+    starts replaces the chosen fit only if it fits the training rows better *and* passes the same checks, and, when
+    it fits better by less than the near-tie tolerance, only if it is closer to the near-ties' consensus beyond the
+    data, since another optimum of the same form can behave differently there. When no candidate validated, the
     best plausible fit of all training rows is returned and ``state.warning`` says why validation was weak.
 
     Raises
@@ -215,21 +220,26 @@ def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tupl
         state.warning = fallback.warning
         return fallback.candidate, fallback.law, fallback.fit
     entries: list[tuple[Candidate, Law, GroupedFit]] = []
+    panel: list[tuple[Candidate, Law, GroupedFit]] = []
     ordered = state.preferred(config.near_tie)
     n_tied = len(near_ties(state.ranked(), config.near_tie))
-    # Up to MAX_NEAR_TIES near-ties are compared; only when none reproduces does the next candidate get its turn.
+    # Up to MAX_NEAR_TIES near-ties are compared, and the next validated laws join their consensus up to that
+    # many voters; only when no near-tie reproduces does the next candidate get its turn to be chosen.
     for index, candidate in enumerate(ordered):
-        if len(entries) >= MAX_NEAR_TIES or (entries and index >= n_tied):
+        if len(entries) + len(panel) >= MAX_NEAR_TIES:
             break
         proposal = candidate.proposal()
         checked, fit = evaluate_proposal(
             problem, proposal, folds, config=fit_config, complexity_penalty=config.complexity_penalty
         )
         if checked.status == "ok" and fit is not None:
-            entries.append((candidate, law_from_proposal(proposal, problem.variables), fit))
+            entry = (candidate, law_from_proposal(proposal, problem.variables), fit)
+            (entries if index < n_tied or not entries else panel).append(entry)
     if not entries:  # no candidate reproduced (cannot happen with a deterministic fitter): fail clearly
         raise SearchError(f"No validated law for target '{problem.target}' could be refitted.")
-    chosen, state.band = consensus_choice(entries, problem.X, problem.y, problem.groups, problem.region)
+    chosen, state.band, consensus = consensus_choice(
+        entries, problem.X, problem.y, problem.groups, problem.region, panel=panel
+    )
     best, law, fit = entries[chosen]
     refit = fit_groups_warm(
         law,
@@ -240,12 +250,29 @@ def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tupl
         initial=group_params(fit),
         shared=frozenset(best.shared),
     )
-    if (
-        _train_mse(law, refit, problem) < _train_mse(law, fit, problem)
-        and check_extrapolation(law, refit, problem.X, problem.y, problem.groups, problem.region) is None
-    ):
+    if _refit_wins(law, fit, refit, problem, consensus, tolerance=config.near_tie):
         fit = refit
     return best, law, fit
+
+
+def _refit_wins(
+    law: Law, fit: GroupedFit, refit: GroupedFit, problem: Problem, consensus: FloatArray, *, tolerance: float
+) -> bool:
+    # The refit is another optimum of the same form, so it is weighed as near-ties are: it must fit the training
+    # rows better and pass the same checks; when it fits better by less than the near-tie tolerance, the rows
+    # cannot tell the two optima apart, and the one closer to the near-ties' consensus beyond the data wins. A
+    # 10-constant law can gain 1% of training error from an optimum that bends away beyond the data (lr_bsz at
+    # seed 0 did, and its test R^2 fell from 0.37 to -0.02), and which optimum twice the starts find is chance.
+    refit_mse, fit_mse = _train_mse(law, refit, problem), _train_mse(law, fit, problem)
+    if not refit_mse < fit_mse:
+        return False
+    if check_extrapolation(law, refit, problem.X, problem.y, problem.groups, problem.region) is not None:
+        return False
+    if refit_mse < fit_mse * (1.0 - tolerance):
+        return True
+    predictions = np.stack([probe_predictions(law, f, problem.X, problem.groups, problem.region) for f in (fit, refit)])
+    distance = distance_to(predictions, consensus, span=float(np.ptp(problem.y)))
+    return bool(distance[1] < distance[0])
 
 
 def _train_mse(law: Law, fit: GroupedFit, problem: Problem) -> float:

@@ -25,7 +25,7 @@ def test_consensus_picks_the_middle_law_even_when_it_is_the_longest():
         _entry("a + b*x + c*x**2", [1.0, 0.1, 0.0]),  # the middle: agrees with the median
         _entry("c0 + c1*x", [1.0, 0.2]),  # rises twice as fast
     ]
-    chosen, band = consensus_choice(entries, x[:, None], y, groups, ProbeRegion(axis_columns=(0,)))
+    chosen, band, _ = consensus_choice(entries, x[:, None], y, groups, ProbeRegion(axis_columns=(0,)))
     assert chosen == 1
     assert band.factors == (1.5, 2.0, 4.0)
     assert all(low < median < high for low, median, high in zip(band.low, band.median, band.high, strict=True))
@@ -43,7 +43,7 @@ def test_among_agreeing_laws_a_family_then_the_objective_decide_before_the_plain
         _entry("a + b*x + c*x**2", [1.0, 0.1, 0.00001], objective=0.01),
         _entry("c0 + c1*x", [1.0, 0.1], objective=0.005, source="evolution"),
     ]
-    chosen, _ = consensus_choice(entries, x[:, None], y, groups, ProbeRegion(axis_columns=(0,)))
+    chosen, _, _ = consensus_choice(entries, x[:, None], y, groups, ProbeRegion(axis_columns=(0,)))
     assert chosen == 1
 
 
@@ -52,7 +52,7 @@ def test_agreeing_laws_with_equal_objectives_fall_back_to_the_plainer_form():
     y = 1.0 + 0.1 * x
     groups = np.full(x.size, "g")
     entries = [_entry("a + b*x + c*x**2", [1.0, 0.1, 0.0]), _entry("a + b*x", [1.0, 0.1])]
-    chosen, band = consensus_choice(entries, x[:, None], y, groups, ProbeRegion(axis_columns=(0,)))
+    chosen, band, _ = consensus_choice(entries, x[:, None], y, groups, ProbeRegion(axis_columns=(0,)))
     assert chosen == 1 and band.relative_spread == 0
 
 
@@ -67,3 +67,19 @@ def test_near_ties_are_within_tolerance_or_one_standard_error_of_the_best():
     ranked = [best, candidate(0.0105, (0.99,)), candidate(0.02, (0.99,)), candidate(0.03, (0.99,))]
     assert near_ties(ranked, 0.1) == ranked[:3]
     assert near_ties([], 0.1) == []
+
+
+def test_the_next_validated_laws_vote_when_two_near_ties_disagree():
+    # Two near-ties are equally far from their own midpoint; the panel of the next validated laws decides which
+    # of them the consensus beyond the data supports, even against the first by the choice rule.
+    x = np.geomspace(1.0, 10.0, 8)
+    y = 1.0 + 0.1 * x
+    groups = np.full(x.size, "g")
+    entries = [_entry("a + b*x", [1.0, 0.3], objective=0.01), _entry("c0 + c1*x", [1.0, 0.1], objective=0.02)]
+    panel = [_entry("d0 + d1*x", [1.0, 0.11], objective=0.05), _entry("e0 + e1*x", [1.0, 0.09], objective=0.06)]
+    alone, _, _ = consensus_choice(entries, x[:, None], y, groups, ProbeRegion(axis_columns=(0,)))
+    chosen, band, consensus = consensus_choice(entries, x[:, None], y, groups, ProbeRegion(axis_columns=(0,)),
+                                               panel=panel)
+    assert alone == 0 and chosen == 1
+    assert len(band.laws) == 2  # the band is the near-ties' spread; the panel only votes
+    assert consensus.shape == (3, x.size)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sld.search import fit_law_grouped, score_predictions
+from sld.search import fit_law_grouped, parse_law, score_predictions
 from sld.search.candidates import Candidate, Problem, evaluate_proposal, law_from_proposal
 from sld.search.engine import EngineConfig, SearchState, finalize, make_folds
 from sld.search.errors import SearchError
@@ -119,3 +119,34 @@ def test_one_standard_error_of_the_folds_widens_the_near_ties():
         "generated", source="evolution", status="ok", objective=0.20, validation_nmse=0.20, fold_r2=(0.8, 0.8)
     )
     assert SearchState(candidates=[steady_best, family]).preferred(0.1)[0].expression == "generated"
+
+
+def test_a_refit_that_fits_barely_better_must_also_be_closer_to_the_consensus():
+    from sld.search.consensus import probe_predictions
+    from sld.search.engine import _refit_wins
+    from sld.search.fitting import FitResult, GroupedFit
+    from sld.search.selection import check_extrapolation
+
+    rng = np.random.default_rng(0)
+    x = np.linspace(1.0, 10.0, 30)
+    y = 1.0 + 0.1 * x + rng.normal(0, 0.02, x.size)
+    problem = Problem(("x",), x[:, None], y, np.full(x.size, "g"), x, max_params=3,
+                      region=ProbeRegion(axis_columns=(0,), factors=(1.5, 2.0)), target="y")
+    law = parse_law("a + b*x + c*x**2", ("x",))
+
+    def fitted(params: np.ndarray) -> GroupedFit:
+        return GroupedFit(fits={"g": FitResult(np.asarray(params, dtype=float), True, "", 0.0, 1)})
+
+    truth = fitted(np.array([1.0, 0.1, 0.0]))
+    # The least-squares optimum bends to the noise: a little lower training error, a curve beyond the data.
+    optimum = fitted(np.linalg.lstsq(np.vander(x, 3, increasing=True), y, rcond=None)[0])
+    assert check_extrapolation(law, optimum, problem.X, y, problem.groups, problem.region) is None
+    at = {name: probe_predictions(law, f, problem.X, problem.groups, problem.region) for name, f in
+          (("truth", truth), ("optimum", optimum))}
+    assert not _refit_wins(law, truth, optimum, problem, at["truth"], tolerance=0.1)
+    assert _refit_wins(law, truth, optimum, problem, at["optimum"], tolerance=0.1)
+    # Clearly better on the training rows (beyond the tolerance), the refit wins whatever the consensus says.
+    off = fitted(np.array([1.1, 0.1, 0.0]))
+    assert _refit_wins(law, off, optimum, problem, at["truth"], tolerance=0.1)
+    # A worse refit never wins.
+    assert not _refit_wins(law, optimum, truth, problem, at["truth"], tolerance=0.1)
