@@ -38,11 +38,10 @@ FloatArray = NDArray[np.float64]
 StrArray = NDArray[np.str_]
 
 # Far beyond the data, along every scale column at once. 1e2-1e6 span what anyone extrapolates to (GPT-2 to GPT-4
-# is about 1e4-1e5 in compute); 1e12, 1e18 and 1e24 stand for the limit of infinite scale, where a loss sits on its floor
+# is about 1e4-1e5 in compute); 1e12 and 1e24 stand for the limit of infinite scale, where a loss sits on its floor
 # (the irreducible loss, Hoffmann et al. 2022's E) and a law that only falls slowly without one, such as a + b*log(N)
-# or a power law with no constant, has fallen through it. The last three are equally spaced in log scale, so the
-# loss's limit at infinite scale can be estimated from them (:func:`limit_estimate`).
-FAR_FACTORS = (1e2, 1e4, 1e6, 1e12, 1e18, 1e24)
+# or a power law with no constant, has fallen through it.
+FAR_FACTORS = (1e2, 1e4, 1e6, 1e12, 1e24)
 # A loss may not fall below this share of its smallest observed value at any of FAR_FACTORS: the irreducible part
 # of a loss is a sizeable share of the losses measured, and a law whose floor is zero says the loss vanishes with
 # scale.
@@ -166,13 +165,6 @@ def floor_reason(far: FloatArray, y: FloatArray, factors: tuple[float, ...] = FA
     span = float(np.ptp(y)) or 1.0
     floor = FLOOR_SHARE * float(y.min()) if np.all(y > 0) else float(y.min()) - 3.0 * span
     lowest = np.where(finite, np.min(np.where(np.isfinite(far), far, np.inf), axis=0), np.inf)
-    if far.shape[0] >= 3 and _log_spaced(factors[-3:]):
-        # A power law with a small exponent and no constant is still far above zero at 1e24x; its limit is not.
-        # The estimate is raised by its rounding (1e-6 of the span), so that a floor constant fitted onto its bound
-        # at exactly the floor share is not judged by the last digit.
-        with np.errstate(all="ignore"):
-            limit = limit_estimate(far[-3:], span) + 1e-6 * span
-            lowest = np.where(finite, np.minimum(lowest, limit), lowest)
     below = lowest < floor
     if far.shape[0] >= 3:
         # A floor shows as drops per decade of scale that shrink as the scale grows (a power law plus a constant);
@@ -184,37 +176,10 @@ def floor_reason(far: FloatArray, y: FloatArray, factors: tuple[float, ...] = FA
             below |= finite & (last > 1e-3 * span) & (last >= 0.9 * first)
     if np.mean(below) > ROW_SHARE:
         return (
-            f"has no floor: the loss falls to {float(np.min(lowest)):.3g} far beyond the data or in its limit "
+            f"has no floor: the loss falls to {float(np.min(lowest)):.3g} far beyond the data "
             f"(below {floor:.3g} on {100 * np.mean(below):.0f}% of rows)"
         )
     return None
-
-
-def _log_spaced(factors: tuple[float, ...]) -> bool:
-    steps = np.diff(np.log(np.asarray(factors, dtype=float)))
-    return bool(np.allclose(steps, steps[0], rtol=1e-6))
-
-
-def limit_estimate(last: FloatArray, span: float) -> FloatArray:
-    """Return each row's limit at infinite scale, estimated from predictions at three log-spaced scales.
-
-    Aitken's delta-squared extrapolation: exact for a constant plus a power law (``E + A * N**(-a)`` tends to
-    ``E``, and ``A * N**(-a)`` to 0 however small ``a``), and the last prediction itself where the curve is flat
-    or its drops do not shrink (those have no floor, which the drops per decade already show).
-
-    Parameters
-    ----------
-    last : ndarray of shape (3, n)
-        Predictions at three scales whose logs are equally spaced, smallest first.
-    span : float
-        The observed target's range (drops below 1e-9 of it count as flat).
-    """
-    first, second = last[1] - last[0], last[2] - last[1]
-    shrinking = (np.abs(second) < np.abs(first)) & (np.sign(first) == np.sign(second)) & (np.abs(second) > 1e-9 * span)
-    with np.errstate(all="ignore"):
-        aitken = last[2] - second**2 / (second - first)
-    estimate: FloatArray = np.where(shrinking, aitken, last[2])
-    return estimate
 
 
 def breaks_trend(curve: FloatArray, y: FloatArray, trend: str) -> bool:
