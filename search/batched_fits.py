@@ -311,16 +311,16 @@ def _normal_equations(jac: Array, residual: Array) -> tuple[Array, Array, Array]
 
     ``jac`` has the compiled law's layout, shape (q, b, m).
     """
-    # einsum over the (q, b, m) layout is several times faster than matmul on stacks of tiny matrices (many
-    # problems of few rows); BLAS's matmul wins on few problems of many rows.
+    # A compiled pass over the (q, b, m) layout is several times faster than numpy on stacks of tiny matrices
+    # (many problems of few rows); BLAS's matmul wins on few problems of many rows.
     if jac.shape[2] >= _MATMUL_ROWS:
         stacked = jac.transpose(1, 0, 2)
         gradient = np.matmul(stacked, residual[:, :, None])[:, :, 0]
         normal = np.matmul(stacked, stacked.transpose(0, 2, 1))
-    else:
-        gradient = np.einsum("ibm,bm->bi", jac, residual)
-        normal = np.einsum("ibm,jbm->bij", jac, jac)
-    return normal, gradient, np.einsum("bm,bm->b", residual, residual)
+        return normal, gradient, np.einsum("bm,bm->b", residual, residual)
+    from sld.search.lm_iteration import normal_equations  # loaded by `solve_systems`, the only caller
+
+    return normal_equations(jac, residual)
 
 
 def _damped_step(

@@ -209,10 +209,51 @@ def _joint_normals(
                 normal[p, j, i] = normal[p, i, j]
 
 
+def _normals(jac: Array, residual: Array, normal: Array, gradient: Array, squares: Array) -> None:
+    """Fill every problem's ``J^T J``, ``J^T r`` and ``r.r`` in one pass; see `normal_equations`."""
+    q, b, m = jac.shape
+    for p in range(b):
+        total = 0.0
+        for row in range(m):
+            total += residual[p, row] * residual[p, row]
+        squares[p] = total
+        for i in range(q):
+            g = 0.0
+            for row in range(m):
+                g += jac[i, p, row] * residual[p, row]
+            gradient[p, i] = g
+            for j in range(i + 1):
+                s = 0.0
+                for row in range(m):
+                    s += jac[i, p, row] * jac[j, p, row]
+                normal[p, i, j] = s
+                normal[p, j, i] = s
+
+
 # numba compiles on first use and caches the machine code beside this module, so later processes only load it.
 _compiled_steps: Callable[..., None] = numba.njit(cache=True, nogil=True)(_steps)
 _compiled_updates: Callable[..., None] = numba.njit(cache=True, nogil=True)(_updates)
 _compiled_joint_normals: Callable[..., None] = numba.njit(cache=True, nogil=True)(_joint_normals)
+_compiled_normals: Callable[..., None] = numba.njit(cache=True, nogil=True)(_normals)
+
+
+def normal_equations(jac: Array, residual: Array) -> tuple[Array, Array, Array]:
+    """Return each independent problem's ``J^T J`` (b, q, q), gradient ``J^T r`` (b, q) and ``r.r`` (b,).
+
+    ``jac`` has the compiled law's layout, shape (q, b, m). One compiled pass over the problems replaces three
+    einsums, whose call overhead dominated on many problems of few rows (sft: 42 groups x starts x folds of 12
+    rows).
+    """
+    q, b, _ = jac.shape
+    normal, gradient, squares = np.empty((b, q, q)), np.empty((b, q)), np.empty(b)
+    _compiled_normals(
+        np.ascontiguousarray(jac, dtype=np.float64),
+        np.ascontiguousarray(residual, dtype=np.float64),
+        normal,
+        gradient,
+        squares,
+    )
+    return normal, gradient, squares
 
 
 def damped_steps(

@@ -2,7 +2,7 @@ import numpy as np
 from numpy.testing import assert_allclose
 
 from sld.search.batched_fits import _UPDATE_CODES, _UPDATE_SETTINGS, REASONS
-from sld.search.lm_iteration import damped_steps, update_after_trials
+from sld.search.lm_iteration import damped_steps, normal_equations, update_after_trials
 
 
 def _state(now: list[float]) -> tuple[np.ndarray, ...]:
@@ -108,3 +108,14 @@ def test_the_joint_normal_equations_equal_the_dense_products_of_the_full_jacobia
         assert_allclose(normal[p], dense.T @ dense, rtol=1e-12, atol=1e-12)
         assert_allclose(gradient[p], dense.T @ residual[p], rtol=1e-12, atol=1e-12)
     assert_allclose(squares, np.einsum("bn,bn->b", residual, residual))
+
+
+def test_the_normal_equations_of_independent_problems_equal_numpys_products():
+    rng = np.random.default_rng(3)
+    jac = rng.normal(size=(4, 50, 12))  # the law's layout: constants, problems, rows
+    residual = rng.normal(size=(50, 12))
+    normal, gradient, squares = normal_equations(jac[:, ::2], residual[::2])  # a strided view, as subsets give
+    stacked = jac[:, ::2].transpose(1, 0, 2)
+    assert_allclose(normal, stacked @ stacked.transpose(0, 2, 1), rtol=1e-12)
+    assert_allclose(gradient, (stacked @ residual[::2, :, None])[:, :, 0], rtol=1e-12)
+    assert_allclose(squares, np.sum(residual[::2] ** 2, axis=1), rtol=1e-12)
