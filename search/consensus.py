@@ -14,7 +14,7 @@ Example
 -------
 >>> import numpy as np
 >>> predictions = np.array([[[1.0, 2.0]], [[1.1, 2.1]], [[1.4, 2.6]]])  # 3 laws, 1 factor, 2 rows
->>> consensus_deviation(predictions, span=1.0).round(3).tolist()
+>>> distance_to(predictions, np.median(predictions, axis=0), span=1.0).round(3).tolist()
 [0.1, 0.0, 0.4]
 """
 
@@ -58,19 +58,6 @@ def probe_predictions(law: Law, fit: GroupedFit, X: FloatArray, groups: StrArray
     return np.vstack(curves)
 
 
-def consensus_deviation(predictions: FloatArray, *, span: float) -> FloatArray:
-    """Return each law's mean absolute distance to the median of all laws' predictions, in units of ``span``.
-
-    Parameters
-    ----------
-    predictions : ndarray of shape (m, k, n)
-        ``m`` laws' predictions at ``k`` probe factors and ``n`` rows.
-    span : float
-        The observed target's range.
-    """
-    return distance_to(predictions, np.median(predictions, axis=0), span=span)
-
-
 def distance_to(predictions: FloatArray, consensus: FloatArray, *, span: float) -> FloatArray:
     """Return each law's mean absolute distance to ``consensus``, in units of ``span``.
 
@@ -79,7 +66,7 @@ def distance_to(predictions: FloatArray, consensus: FloatArray, *, span: float) 
     predictions : ndarray of shape (m, k, n)
         ``m`` laws' (or fits') predictions at ``k`` probe factors and ``n`` rows.
     consensus : ndarray of shape (k, n)
-        The near-ties' median prediction (the third value :func:`consensus_choice` returns).
+        The median prediction of the near-ties and the panel (the third value :func:`consensus_choice` returns).
     span : float
         The observed target's range.
     """

@@ -193,11 +193,11 @@ def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tupl
     The near-ties' own evaluations are repeated (they are deterministic) to recover the fits that passed the
     extrapolation checks; among them :func:`sld.search.consensus.consensus_choice` picks the law closest to the
     consensus beyond the data of the near-ties and the next validated laws (``MAX_NEAR_TIES`` voters in all), and
-    the near-ties' spread is kept in ``state.band``. A refit with twice the
-    starts replaces the chosen fit only if it fits the training rows better *and* passes the same checks, and, when
-    it fits better by less than the near-tie tolerance, only if it is closer to the near-ties' consensus beyond the
-    data, since another optimum of the same form can behave differently there. When no candidate validated, the
-    best plausible fit of all training rows is returned and ``state.warning`` says why validation was weak.
+    the near-ties' spread is kept in ``state.band``. A refit with twice the starts replaces the chosen fit only if
+    it fits the training rows better *and* passes the same checks, and, when it fits better by less than the
+    near-tie tolerance, only if it is closer to that consensus beyond the data, since another optimum of the same
+    form can behave differently there. When no candidate validated, the best plausible fit of all training rows is
+    returned and ``state.warning`` says why validation was weak.
 
     Raises
     ------
@@ -260,7 +260,7 @@ def _refit_wins(
 ) -> bool:
     # The refit is another optimum of the same form, so it is weighed as near-ties are: it must fit the training
     # rows better and pass the same checks; when it fits better by less than the near-tie tolerance, the rows
-    # cannot tell the two optima apart, and the one closer to the near-ties' consensus beyond the data wins. A
+    # cannot tell the two optima apart, and the one closer to the consensus beyond the data wins. A
     # 10-constant law can gain 1% of training error from an optimum that bends away beyond the data (lr_bsz at
     # seed 0 did, and its test R^2 fell from 0.37 to -0.02), and which optimum twice the starts find is chance.
     refit_mse, fit_mse = _train_mse(law, refit, problem), _train_mse(law, fit, problem)
