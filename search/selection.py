@@ -26,7 +26,7 @@ from sld.search import plausibility
 from sld.search.expressions import Law
 from sld.search.fitting import FitConfig, GroupedFit
 from sld.search.profile import is_scale
-from sld.search.scoring import score_predictions
+from sld.search.scoring import Scores, score_predictions
 from sld.search.warm_fits import fit_groups_warm, group_params
 
 if TYPE_CHECKING:
@@ -110,6 +110,16 @@ def extrapolation_folds(
         key = tuple(validate.tolist())
         folds.setdefault(key, Fold(train=np.sort(np.concatenate(train_parts)), validate=validate))
     return sorted(folds.values(), key=lambda fold: fold.validate.size)
+
+
+def _below_against(scores: Scores, y_fold: FloatArray, spread: float, r2: float) -> bool:
+    # Whether a fold's error is also below ``r2`` against the spread of all the target's rows. Where the held-out
+    # rows are a flat, noisy tail (a learning curve levelling off), their own variance is tiny and every law's fold
+    # R^2 is far below zero, the good ones too: measured against the fold alone, "hopeless" rejected 11 of the 13
+    # families on a BIG-bench curve of rnsl, the constant among them. A hopeless law errs by far more than the data
+    # spread.
+    mse = float(scores.nmse) * float(np.var(y_fold))
+    return not spread > 0 or 1.0 - mse / spread < r2
 
 
 def _count_cut(values: FloatArray, fraction: float) -> float:
@@ -198,7 +208,8 @@ def validate_law(
     config : FitConfig
         Constant-fit settings.
     hopeless_r2 : float
-        A fold validating below this stops the validation early (the candidate is hopeless).
+        A fold validating below this, measured against the fold's own spread and against the spread of all of
+        ``y``, stops the validation early (the candidate is hopeless).
     shared : frozenset of str
         Constants fitted once for all groups.
     fits : sequence of GroupedFit, optional
@@ -213,6 +224,7 @@ def validate_law(
     fold_nmse: list[float] = []
     fold_nmae: list[float] = []
     warm: dict[str, FloatArray] | None = None
+    spread = float(np.var(y))
     # Smallest training part first: each fold warm-starts the next, larger one.
     for index in sorted(range(len(folds)), key=lambda i: folds[i].train.size):
         fold = folds[index]
@@ -226,7 +238,7 @@ def validate_law(
         scores = score_predictions(y[fold.validate], predicted)
         if scores.failed or not np.isfinite(scores.r2):
             return Validation(r2=-np.inf, nmse=np.inf, failed=True, message=scores.message or "non-finite")
-        if scores.r2 < hopeless_r2:
+        if scores.r2 < hopeless_r2 and _below_against(scores, y[fold.validate], spread, hopeless_r2):
             return Validation(
                 r2=-np.inf, nmse=np.inf, failed=True, message=f"hopeless: a fold's validation R^2 is {scores.r2:.3g}"
             )

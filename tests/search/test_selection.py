@@ -52,6 +52,23 @@ def test_validation_prefers_the_true_form_beyond_the_data():
     assert true_form.r2 > wiggly.r2
 
 
+def test_a_flat_noisy_tail_does_not_make_the_true_form_hopeless():
+    # A learning curve that levels off with noise and settles a little above its early trend (as BIG-bench curves
+    # of rnsl do): the held-out tail barely varies, so the true form's fold R^2 is below -10 (what used to reject
+    # it as hopeless) although it errs by a small share of the data's spread.
+    x = np.geomspace(1e3, 1e6, 19)
+    noise = 0.002 * np.array([1, -1, 0.5, -0.5, 1, -1, 0.3, -0.7, 1, -1, 0.8, -0.2, 1, -1, 0.6, -0.9, 1, -1, 0.4])
+    y = 0.7 + 0.3 * (x / 1e3) ** -0.5 + noise + 0.02 * (x > 1e5)
+    X, groups = x[:, None], np.full(x.size, "g")
+    folds = extrapolation_folds(np.log(x), groups)
+    config = FitConfig(n_starts=6, seed=0)
+    true_form = validate_law(parse_law("E + A * x**(-a)", ("x",)), X, y, groups, folds, config=config)
+    assert not true_form.failed and min(true_form.fold_r2) < -10
+    # Hopeless still means hopeless: a law that errs by far more than the data's spread stops early.
+    wrong = validate_law(parse_law("c * x", ("x",)), X, y, groups, folds, config=config)
+    assert wrong.failed and wrong.message.startswith("hopeless")
+
+
 def test_exploding_law_is_rejected():
     x = np.geomspace(1, 100, 20)
     y = 1 + 0.01 * x
