@@ -39,6 +39,21 @@ def test_powers_of_bases_that_are_not_positive_keep_numpys_answers(b):
     assert_allclose(jac[2:3, 1], expected[2:3] * np.log(2.0), rtol=1e-13)
 
 
+@pytest.mark.parametrize("exponent", [2.0, -1.0, 0.5, -0.5, -2.0, 1.5])
+def test_numeric_powers_of_a_fitted_base_give_pows_values_and_slopes(exponent):
+    # The common exponents (a/b is a*b**-1, sqrt(b) is b**(1/2)) take their slope from the value instead of a
+    # second pow; at 0, negative and infinite bases the answers must stay pow's.
+    law = parse_law(f"(a + x)**({exponent})", ["x"])
+    x = np.array([-1.0, -3.0, 1.0, np.inf, 0.5, 2.0])  # a = 1: bases 0, -2, 2, inf, 1.5, 3
+    with np.errstate(all="ignore"):
+        value, jac = law.compiled.values_and_jacobian(x[None, :], np.array([1.0]))
+        base = 1.0 + x
+        expected = np.power(base, exponent)
+        slope = exponent * np.power(base, exponent - 1.0)
+    assert_allclose(value, expected, rtol=1e-15, equal_nan=True)
+    assert_allclose(jac[:, 0], slope, rtol=1e-14, equal_nan=True)
+
+
 def test_constants_per_problem_broadcast_over_a_batch_of_rows():
     law = parse_law("E + A * (x / 10)**(-alpha)", ["x"])
     x = np.geomspace(1.0, 100.0, 6)
