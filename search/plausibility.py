@@ -27,6 +27,7 @@ import numpy as np
 import sympy
 from numpy.typing import NDArray
 
+from sld.search.evaluate import compile_law
 from sld.search.expressions import Law
 from sld.search.fitting import GroupedFit
 from sld.search.profile import is_scale, profile_data
@@ -51,6 +52,13 @@ UNIT_SLACK = 0.02
 # Share of rows (each with its group's constants) that may break a floor or a range: with dozens of groups, a
 # few small ones get erratic constants, and the law is judged on most of them, as the trend checks do.
 ROW_SHARE = 0.1
+# A law whose additive terms reach this many times the largest observed target, and cancel to it, is a degenerate
+# fit: ``c0 + c1*exp(2*log(x)**c2)`` with c0 = -463526 and c1 = 463526.9 on a loss of 0.7 (a BIG-bench curve of
+# rnsl). Its predictions rest on the sixth significant digit of two constants, it is the limit of a simpler form
+# that the fit ran towards, and no one would publish it. Published laws (E + A/N^a + B/D^b, mixture laws with
+# a shifted power of a proportion near 0) stay far below: the largest share seen on SLDBench's chosen laws is
+# about 110.
+CANCELLING_FACTOR = 1e3
 # Target names that say what the target is (matched as whole words or word parts: ``lm_loss``, ``top1_acc``).
 LOSS_WORDS = ("loss", "perplexity", "ppl", "nll", "entropy")
 RATE_WORDS = ("acc", "accuracy", "error", "err", "rate", "prob", "probability", "fraction", "share", "precision",
@@ -131,6 +139,38 @@ def infer_region(region: ProbeRegion, X: FloatArray, y: FloatArray, groups: StrA
         floor=region.floor or named_loss or falling,
         unit_interval=region.unit_interval or is_rate(target, y),
     )
+
+
+def cancelling_reason(law: Law, fit: GroupedFit, X: FloatArray, y: FloatArray, groups: StrArray) -> str | None:
+    """Return why the law's additive terms cancel at the training rows, or ``None`` when they do not.
+
+    A row cancels when one of the top-level terms of the sum is larger in magnitude than ``CANCELLING_FACTOR``
+    times the largest observed ``|y|``; the law fails when more than ``ROW_SHARE`` of the rows do (each row with
+    its group's constants).
+    """
+    terms = sympy.Add.make_args(law.expr)
+    if len(terms) < 2 or not fit.fits:
+        return None
+    names, row_group = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    table = np.full((len(names), law.n_params), np.nan)
+    for index, name in enumerate(names):
+        result = fit.fits.get(str(name))
+        if result is not None and result.params is not None:
+            table[index] = result.params
+    cols, theta = np.ascontiguousarray(np.asarray(X, dtype=np.float64).T), np.ascontiguousarray(table[row_group].T)
+    largest = np.zeros(len(y))
+    for term in terms:
+        compiled = compile_law(term, law.variables, law.constant_names)
+        largest = np.fmax(largest, np.abs(compiled.values(cols, theta)))
+    magnitude = float(np.max(np.abs(y))) or 1.0
+    with np.errstate(invalid="ignore"):
+        cancelling = largest > CANCELLING_FACTOR * magnitude
+    if np.mean(cancelling) > ROW_SHARE:
+        return (
+            f"its terms cancel: they reach {float(np.nanmax(largest)):.3g} where the target is at most "
+            f"{magnitude:.3g} (on {100 * np.mean(cancelling):.0f}% of rows), a degenerate fit"
+        )
+    return None
 
 
 def far_moved(X: FloatArray, columns: tuple[int, ...], factor: float) -> FloatArray | None:

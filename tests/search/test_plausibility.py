@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 
 from sld.search import FitConfig, fit_law_grouped, parse_law
-from sld.search.plausibility import description_length, far_directions, far_trend, infer_region, nesting_reason
+from sld.search.plausibility import (
+    cancelling_reason,
+    description_length,
+    far_directions,
+    far_trend,
+    infer_region,
+    nesting_reason,
+)
 from sld.search.selection import ProbeRegion, check_extrapolation, extrapolation_folds
 
 
@@ -172,3 +179,39 @@ def test_loss_turning_back_up_far_along_a_trend_column_off_the_axis_is_rejected(
     reason = checked("E + A * N**(-a) + b * (log(D) - c)**2")
     assert reason is not None and "(column 1 alone)" in reason
     assert checked("E + A * N**(-a) + B * D**(-b)") is None
+
+
+def _fixed(law, groups_params):
+    from sld.search.fitting import FitResult, GroupedFit
+
+    return GroupedFit({g: FitResult(np.array(p, dtype=float), True, "", 0.0, 1) for g, p in groups_params.items()})
+
+
+def test_terms_that_cancel_to_the_target_are_a_degenerate_fit():
+    # The fit a BIG-bench curve of rnsl got: two constants of +-463526 whose sum is a loss of about 0.7.
+    x = np.geomspace(2.6e9, 1.3e11, 19)
+    law = parse_law("c0 + c1*exp(2*log(x)**c2)", ("x",))
+    fit = _fixed(law, {"g": [-463526.3508, 463526.9484, -4.9754]})
+    y = fit.predict(law, x[:, None], np.full(x.size, "g"))
+    assert np.all((y > 0.6) & (y < 0.9))
+    reason = cancelling_reason(law, fit, x[:, None], y, np.full(x.size, "g"))
+    assert reason is not None and "cancel" in reason
+    region = ProbeRegion(axis_columns=(0,), monotone={0: "decreasing"}, floor=True)
+    assert "cancel" in check_extrapolation(law, fit, x[:, None], y, np.full(x.size, "g"), region)
+
+
+def test_published_sums_do_not_cancel_even_with_a_large_shifted_power():
+    x = np.geomspace(1e6, 1e9, 10)
+    law = parse_law("E + A * x**(-a)", ("x",))
+    groups = np.repeat(["a", "b"], 5)
+    X = np.concatenate([x[:5], x[5:]])[:, None]
+    fit = _fixed(law, {"a": [1.8, 40.0, 0.3], "b": [2.0, 35.0, 0.28]})
+    y = fit.predict(law, X, groups)
+    assert cancelling_reason(law, fit, X, y, groups) is None
+    # A mixture law's shifted power of a proportion that is 0 on some rows: 100x larger there than elsewhere, but
+    # there it is (most of) the loss itself, not cancelled by the constant.
+    p = np.linspace(0.0, 1.0, 11)
+    mixture = parse_law("c + b * (p + e)**(-alpha)", ("p",))
+    fit = _fixed(mixture, {"g": [-2.0, 0.5, 1e-4, 0.5]})
+    y = fit.predict(mixture, p[:, None], np.full(p.size, "g"))
+    assert cancelling_reason(mixture, fit, p[:, None], y, np.full(p.size, "g")) is None
