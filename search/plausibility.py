@@ -350,7 +350,8 @@ def plausibility_record(
 ) -> dict[str, object]:
     """Return the plausibility checks of a fitted law, one by one, as a JSON-ready record (for the bench JSON).
 
-    Keys: ``description_length``; ``nested`` (exp in exp or log in log); ``loss`` and ``rate`` (what the target
+    Keys: ``description_length``; ``nested`` (exp in exp or log in log); ``cancelling`` (additive terms that
+    cancel at the rows, `cancelling_reason`); ``loss`` and ``rate`` (what the target
     was taken for); ``floor_kept`` (a loss's floor and a rate's range far beyond the data; ``None`` when neither
     applies); ``trends`` (variable -> trend, declared or shown by the data) and ``trends_kept`` (near the data
     and far beyond them); ``reason``
@@ -367,6 +368,7 @@ def plausibility_record(
     return {
         "description_length": description_length(law),
         "nested": nesting_reason(law) is not None,
+        "cancelling": cancelling_reason(law, fit, X, y, groups) is not None,
         "loss": region.floor,
         "rate": region.unit_interval,
         "floor_kept": floor_kept if applies else None,

@@ -1,5 +1,6 @@
-"""The chosen laws in bench JSON files are plausible: no exp in exp or log in log, a loss keeps its floor, and the
-trends the data show hold beyond the data (issue 11). Files without the plausibility records are skipped."""
+"""The chosen laws in bench JSON files are plausible: no exp in exp or log in log, no additive terms that cancel, a
+loss keeps its floor, and the trends the data show hold beyond the data (issue 11). Files without the plausibility
+records (or, for the cancelling terms, written before that check) are skipped."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ def implausible_laws(path: Path) -> tuple[int, list[str]]:
             # Re-derived from the law itself, not only read from the record.
             if nesting_reason(parse_law(record["expression"], tuple(record["variables"]))) is not None:
                 problems.append(f"{where} nests exp in exp or log in log")
+            if record.get("cancelling") is True:
+                problems.append(f"{where} has additive terms that cancel (a degenerate fit)")
             if record["loss"] and record["floor_kept"] is not True:
                 problems.append(f"{where} has no finite floor beyond the data")
             if record["trends_kept"] is not True:
@@ -57,6 +60,7 @@ def test_the_check_reads_what_the_bench_writes(shared_sldbench, tmp_path):
     checked, problems = implausible_laws(out)
     assert checked == 1 and problems == []
     record = json.loads(out.read_text())["tasks"]["parallel_scaling_law"]["plausibility"]["loss"]
+    assert record["cancelling"] is False
     assert record["loss"] is True and record["trends"] == {"num_params": "decreasing", "parallel_size": "decreasing"}
 
 
