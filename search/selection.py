@@ -115,7 +115,7 @@ def extrapolation_folds(
 def _below_against(scores: Scores, y_fold: FloatArray, spread: float, r2: float) -> bool:
     # Whether a fold's error is also below ``r2`` against the spread of all the target's rows. Where the held-out
     # rows are a flat, noisy tail (a learning curve levelling off), their own variance is tiny and every law's fold
-    # R^2 is far below zero, the good ones too: measured against the fold alone, "hopeless" rejected 11 of the 13
+    # R^2 is far below zero, the good ones too: measured against the fold alone, "hopeless" rejected 9 of the 13
     # families on a BIG-bench curve of rnsl, the constant among them. A hopeless law errs by far more than the data
     # spread.
     mse = float(scores.nmse) * float(np.var(y_fold))
