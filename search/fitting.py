@@ -506,17 +506,26 @@ class GroupedFit:
                 return np.full(len(X_arr), np.nan)
             with np.errstate(all="ignore"):
                 return law.compiled.values(np.ascontiguousarray(X_arr.T), np.asarray(fit.params, dtype=np.float64))
+        # One compiled call for all rows, each with its group's constants (the evaluator takes per-row constants).
+        theta, known = self.row_constants(group_arr, law.n_params)
+        with np.errstate(all="ignore"):
+            out = law.compiled.values(np.ascontiguousarray(X_arr.T), theta)
+        return np.where(known, out, np.nan)
+
+    def row_constants(self, groups: ArrayLike, n_params: int) -> tuple[Array, NDArray[np.bool_]]:
+        """Return each row's group constants, shape (n_params, n), and whether its group has a successful fit.
+
+        Rows of groups without one get ones (finite placeholders; mask them with the second array).
+        """
+        group_arr = np.asarray(groups).astype(str)
         names, row_group = np.unique(group_arr, return_inverse=True)
         params = [self.fits.get(str(name)) for name in names]
         known = np.array([fit is not None and fit.params is not None for fit in params], dtype=bool)
-        # One compiled call for all rows, each with its group's constants (the evaluator takes per-row constants).
-        table = np.ones((len(names), law.n_params))
+        table = np.ones((len(names), n_params))
         for index, fit in enumerate(params):
             if fit is not None and fit.params is not None:
                 table[index] = fit.params
-        with np.errstate(all="ignore"):
-            out = law.compiled.values(np.ascontiguousarray(X_arr.T), np.ascontiguousarray(table[row_group].T))
-        return np.where(known[row_group], out, np.nan)
+        return np.ascontiguousarray(table[row_group].T), known[row_group]
 
 
 def _group_names(groups: ArrayLike, n: int) -> NDArray[np.str_]:

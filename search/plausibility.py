@@ -151,17 +151,12 @@ def cancelling_reason(law: Law, fit: GroupedFit, X: FloatArray, y: FloatArray, g
     terms = sympy.Add.make_args(law.expr)
     if len(terms) < 2 or not fit.fits:
         return None
-    names, row_group = np.unique(np.asarray(groups).astype(str), return_inverse=True)
-    table = np.full((len(names), law.n_params), np.nan)
-    for index, name in enumerate(names):
-        result = fit.fits.get(str(name))
-        if result is not None and result.params is not None:
-            table[index] = result.params
-    cols, theta = np.ascontiguousarray(np.asarray(X, dtype=np.float64).T), np.ascontiguousarray(table[row_group].T)
+    theta, known = fit.row_constants(groups, law.n_params)
+    cols = np.ascontiguousarray(np.asarray(X, dtype=np.float64).T)
     largest = np.zeros(len(y))
     for term in terms:
         compiled = compile_law(term, law.variables, law.constant_names)
-        largest = np.fmax(largest, np.abs(compiled.values(cols, theta)))
+        largest = np.fmax(largest, np.where(known, np.abs(compiled.values(cols, theta)), np.nan))
     magnitude = float(np.max(np.abs(y))) or 1.0
     with np.errstate(invalid="ignore"):
         cancelling = largest > CANCELLING_FACTOR * magnitude
