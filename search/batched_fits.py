@@ -171,6 +171,15 @@ class ResidualSystem(Protocol):
         """Return the system of the problems ``keep`` selects."""
         ...
 
+    @property
+    def arrow(self) -> tuple[int, int] | None:
+        """``(n_coupled, block)`` when every problem's ``J^T J`` is block-arrow shaped, else ``None``.
+
+        The first ``n_coupled`` free constants couple to all; the others fall in independent blocks of ``block``
+        (`sld.search.lm_iteration.damped_steps` then factors each block alone).
+        """
+        ...
+
     def finite(self, theta: Array) -> BoolArray:
         """Return whether each problem's predictions at ``theta`` are finite (and valid) on its real rows."""
         ...
@@ -224,6 +233,8 @@ def solve_systems(
             return BatchSolution(theta, np.where(system.finite(theta), cost, np.inf), iterations, reason)
         lo, hi = lower[free], upper[free]
         all_free = bool(free.all())
+        # The block structure is over all constants: with some held fixed, the free ones are solved dense.
+        arrow = system.arrow if all_free else None
         # The state of the problems still iterating, compacted: row k belongs to problem active[k]. Finished problems
         # are written back to theta, cost, reason and iterations, and drop out of every array (the system's rows
         # too), so that a slow tail iterates on small arrays. Each problem's normal equations are kept rather than
@@ -237,7 +248,7 @@ def solve_systems(
         for iteration in range(1, max_iterations + 1):
             if active.size == 0:
                 break
-            step, gradient_small, predicted = _damped_step(normal, gradient, squares, z, lo, hi, damping)
+            step, gradient_small, predicted = _damped_step(normal, gradient, squares, z, lo, hi, damping, arrow)
             trial = np.minimum(np.maximum(z + step, lo), hi)
             if all_free:
                 trial_theta = trial
@@ -324,7 +335,14 @@ def _normal_equations(jac: Array, residual: Array) -> tuple[Array, Array, Array]
 
 
 def _damped_step(
-    normal: Array, gradient: Array, squares: Array, z: Array, lower: Array, upper: Array, damping: Array
+    normal: Array,
+    gradient: Array,
+    squares: Array,
+    z: Array,
+    lower: Array,
+    upper: Array,
+    damping: Array,
+    arrow: tuple[int, int] | None,
 ) -> tuple[Array, BoolArray, Array]:
     """Return each problem's Levenberg-Marquardt step, whether its gradient is negligible, and the predicted decrease.
 
@@ -335,7 +353,7 @@ def _damped_step(
     from sld.search.lm_iteration import damped_steps  # loaded by `solve_systems`, the only caller
 
     step, gradient_small, predicted, broken, damped_normal, rhs, damped = damped_steps(
-        normal, gradient, squares, z, lower, upper, damping
+        normal, gradient, squares, z, lower, upper, damping, arrow
     )
     if broken.any():
         fallback = _lapack_solve(damped_normal[broken], rhs[broken])
@@ -404,6 +422,11 @@ class _System:
 
     def normal_equations(self, jac: Array, residual: Array) -> tuple[Array, Array, Array]:
         return _normal_equations(jac, residual)
+
+    @property
+    def arrow(self) -> None:
+        """Independent problems: each one's few constants make one dense system."""
+        return None
 
     def evaluate(self, theta: Array) -> tuple[Array, Array, Array]:
         """Return residuals (b, m), the free constants' Jacobian (q, b, m) and cost (b,) at ``theta`` (b, p)."""

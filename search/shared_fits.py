@@ -105,10 +105,12 @@ class _JointProblem:
         return np.concatenate([shared_values[self.shared_free], *own])
 
     def group_theta(self, z: FloatArray) -> FloatArray:
-        """Return the constants of every group, shape ``(groups, n_params)``."""
-        theta = np.tile(self.lower, (len(self.names), 1))  # fixed constants (lower == upper) keep their value
-        theta[:, self.shared_free] = z[: self.n_shared]
-        theta[:, self.own_free] = z[self.n_shared :].reshape(len(self.names), self.n_own)
+        """Return the constants of every group, shape ``(groups, n_params)``; ``(b, groups, n_params)`` for b z's."""
+        b = z.shape[:-1]
+        # Fixed constants (lower == upper) keep their value.
+        theta = np.broadcast_to(self.lower, (*b, len(self.names), self.lower.size)).copy()
+        theta[..., self.shared_free] = z[..., None, : self.n_shared]
+        theta[..., self.own_free] = z[..., self.n_shared :].reshape(*b, len(self.names), self.n_own)
         return theta
 
     def row_theta(self, z: FloatArray) -> FloatArray:
@@ -169,7 +171,7 @@ class _JointSystem:
     def _predict(self, theta: FloatArray, *, derive: bool) -> tuple[FloatArray, FloatArray | None]:
         problem = self.problem
         b, n = theta.shape[0], problem.y.size
-        per_row = np.stack([problem.group_theta(z) for z in theta])[:, problem.group_of_row]  # (b, n, p)
+        per_row = problem.group_theta(theta)[:, problem.group_of_row]  # (b, n, p)
         cols = np.broadcast_to(self.prepared[:, None, :], (self.prepared.shape[0], b, n))
         constants = per_row.transpose(2, 0, 1)
         if not derive:
@@ -192,6 +194,11 @@ class _JointSystem:
 
         problem = self.problem
         return joint_normal_equations(jac, residual, problem.group_of_row, problem.n_shared, len(problem.names))
+
+    @property
+    def arrow(self) -> tuple[int, int]:
+        """The shared constants couple to every group; each group's own constants only to themselves."""
+        return self.problem.n_shared, self.problem.n_own
 
     def subset(self, keep: NDArray[np.bool_]) -> _JointSystem:
         # Every start shares the problem's rows and holds no state of its own here: the same system serves them.

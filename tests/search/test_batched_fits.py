@@ -188,7 +188,7 @@ def test_the_compiled_step_solves_the_damped_system_as_lapack_and_falls_back_whe
     damped_normal[5, 1, :] = damped_normal[5, :, 1] = 0.0
     damped_normal[5, 1, 1] = 1.0
     expected = np.linalg.solve(damped_normal, rhs[:, :, None])[:, :, 0]
-    step, _, predicted = _damped_step(normal, gradient, np.ones(b), z, lower, upper, damping)
+    step, _, predicted = _damped_step(normal, gradient, np.ones(b), z, lower, upper, damping, None)
     assert_allclose(step, expected, rtol=1e-9, atol=1e-12)
     assert step[5, 1] == 0.0
     damped = damping[:, None] * scale

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from numpy.testing import assert_allclose
 
 from sld.search.batched_fits import _UPDATE_CODES, _UPDATE_SETTINGS, REASONS
@@ -79,14 +80,52 @@ def test_a_held_constant_does_not_move_and_the_step_solves_the_damped_system():
     gradient = np.array([[1.0, -2.0]])
     z, lower, upper = np.array([[0.0, 0.0]]), np.array([0.0, -1.0]), np.array([1.0, 1.0])
     # Constant 0 sits on its lower bound and its descent (-gradient < 0) leaves the box: held.
-    step, small, predicted, broken, damped_normal, rhs, damped = damped_steps(
+    step, small, predicted, broken, _, rhs, damped = damped_steps(
         normal, gradient, np.ones(1), z, lower, upper, np.array([0.5])
     )
     assert not broken[0] and not small[0]
     assert step[0, 0] == 0.0
     assert_allclose(step[0, 1], 2.0 / (3.0 + 0.5 * 3.0))
-    assert_allclose(damped_normal[0], [[1.0, 0.0], [0.0, 4.5]])
+    assert_allclose(damped[0], [0.5 * 4.0, 0.5 * 3.0])
     assert_allclose(predicted[0], 0.5 * step[0, 1] * (damped[0, 1] * step[0, 1] + rhs[0, 1]))
+
+
+def _arrow_system(rng, b, n_coupled, block, n_blocks, n=200):
+    """Normal equations of problems whose rows see the coupled constants and one block's own constants."""
+    q = n_coupled + block * n_blocks
+    block_of_row = rng.integers(0, n_blocks, size=n)
+    mask = np.zeros((n, q), dtype=bool)
+    mask[:, :n_coupled] = True
+    for row, group in enumerate(block_of_row):
+        mask[row, n_coupled + group * block : n_coupled + (group + 1) * block] = True
+    jac = rng.standard_normal((b, n, q)) * mask
+    return np.einsum("bni,bnj->bij", jac, jac), rng.standard_normal((b, q)), q
+
+
+def test_the_block_arrow_step_equals_the_dense_step_with_held_constants_and_a_broken_problem():
+    rng = np.random.default_rng(4)
+    b, n_coupled, block, n_blocks = 4, 2, 3, 6
+    normal, gradient, q = _arrow_system(rng, b, n_coupled, block, n_blocks)
+    z, lower, upper = np.zeros((b, q)), np.full(q, -1.0), np.full(q, 1.0)
+    z[1, 0], gradient[1, 0] = -1.0, 2.0  # problem 1 holds a coupled constant on its lower bound
+    z[2, q - 1], gradient[2, q - 1] = 1.0, -2.0  # problem 2 holds the last block's last constant on its upper bound
+    normal[3, n_coupled, n_coupled] = -5.0  # problem 3's first block is not positive definite: its Cholesky breaks
+    damping = np.full(b, 1e-2)
+    dense = damped_steps(normal, gradient, np.ones(b), z, lower, upper, damping)
+    arrow = damped_steps(normal, gradient, np.ones(b), z, lower, upper, damping, (n_coupled, block))
+    assert dense[3].tolist() == arrow[3].tolist() == [False, False, False, True]
+    assert_allclose(arrow[0][:3], dense[0][:3], rtol=1e-10, atol=1e-13)
+    assert_allclose(arrow[2][:3], dense[2][:3], rtol=1e-10)
+    assert arrow[0][1, 0] == 0.0 and arrow[0][2, q - 1] == 0.0
+    # The broken problem's damped system comes back dense, for the LAPACK fallback, the same either way.
+    assert_allclose(arrow[4][3], dense[4][3])
+    assert_allclose(arrow[4][3], normal[3] + np.diag(arrow[6][3]))
+
+
+def test_the_step_refuses_an_arrow_that_does_not_split_the_constants():
+    normal, gradient, q = _arrow_system(np.random.default_rng(5), 1, 1, 2, 3)
+    with pytest.raises(ValueError, match="does not split 7 constants"):
+        damped_steps(normal, gradient, np.ones(1), np.zeros((1, q)), -np.ones(q), np.ones(q), np.ones(1), (2, 2))
 
 
 def test_the_joint_normal_equations_equal_the_dense_products_of_the_full_jacobian():
