@@ -15,8 +15,13 @@ finite and positive, where the two forms differ, are evaluated with ``pow``.
 
 Inside the trees a value is either a numpy scalar or array that depends on constants and numbers only (evaluated
 once per call, or per problem, rather than per row) or an array of ``shape``. A gradient is ``None``
-(independent of the constants) or a sparse dict from constant index to the derivative: most nodes depend on one or
-two of a law's constants, so a dense gradient per node would multiply mostly zeros (it dominated the batched fits).
+(independent of the constants) or a pair ``(factor, parts)``: a sparse dict from constant index to a derivative,
+times a common factor (``None`` for 1). Most nodes depend on one or two of a law's constants, so a dense gradient
+per node would multiply mostly zeros (it dominated the batched fits). The factor defers the chain rule's products:
+``exp(u)``, ``u**2`` or ``A * u`` scale all of ``u``'s derivatives by one array, which is one product of the
+factor rather than one per constant; the parts are multiplied out only where two gradients with different factors
+are added (`_add`), so a chain of such nodes over a law's many constants costs one product per constant, not one per
+constant and node.
 Overflow and invalid operations give ``inf``/``nan`` rather than errors: the `CompiledLaw` methods run the trees
 under ``np.errstate(all="ignore")``.
 """
@@ -51,7 +56,7 @@ _UNARY: dict[type[sympy.Basic], tuple[Callable[[Value], Value], Callable[[Value,
     sympy.Abs: (np.abs, lambda a, v: np.sign(a)),
 }
 _NO_CONSTANTS = np.zeros(0)
-# The derivative of a constant by itself; `_scale` recognises it by identity.
+# The derivative of a constant by itself; `_scale` and `_parts` recognise it by identity.
 _UNIT = np.float64(1.0)
 
 
@@ -98,7 +103,7 @@ class CompiledLaw:
         shape = cols.shape[1:]
         with np.errstate(all="ignore"):
             value, grad = self.dual_fn(cols if prepared else self.prepare(cols), theta)
-        grad = grad or {}
+        grad = _parts(grad)
         positions = list(indices)
         out = np.zeros((len(positions), *shape))
         for row, index in enumerate(positions):
@@ -212,7 +217,7 @@ class _Builder:
             if kind == "var":
                 return lambda c, t: (c[payload], None)
             if kind == "const":
-                unit = {payload: _UNIT}
+                unit = (None, {payload: _UNIT})
                 return lambda c, t: (t[payload], unit)
             return lambda c, t: (payload, None)
         if isinstance(expr, sympy.Pow) and self.derive and self._features_only(expr.base):
@@ -345,12 +350,23 @@ def _power_slope(exponent: float) -> Callable[[Value, Value], Value]:
 
 
 def _scale(grad: Grad, factor: Value) -> Grad:
-    """Multiply a gradient by a per-row (or scalar) factor: ``d(u) * f``."""
+    """Multiply a gradient by a per-row (or scalar) factor, ``d(u) * f``: one product, of the common factor."""
     if grad is None:
         return None
+    common, parts = grad
+    return (factor if common is None else common * factor), parts
+
+
+def _parts(grad: Grad) -> dict[int, Value]:
+    """Return a gradient's derivatives, its common factor multiplied in (``{}`` for ``None``)."""
+    if grad is None:
+        return {}
+    common, parts = grad
+    if common is None:
+        return dict(parts)
     # A constant's own derivative is the unit: ``A * f`` has derivative ``f`` by A, the factor itself, not a copy
     # (the trees never write into their arrays, so sharing one is safe).
-    return {index: factor if derivative is _UNIT else derivative * factor for index, derivative in grad.items()}
+    return {index: common if derivative is _UNIT else derivative * common for index, derivative in parts.items()}
 
 
 def _add(left: Grad, right: Grad) -> Grad:
@@ -358,10 +374,15 @@ def _add(left: Grad, right: Grad) -> Grad:
         return right
     if right is None:
         return left
-    out = dict(left)
-    for index, derivative in right.items():
+    if left[0] is right[0]:  # the same factor (or none): add the parts, keep the factor
+        out = dict(left[1])
+        for index, derivative in right[1].items():
+            out[index] = out[index] + derivative if index in out else derivative
+        return left[0], out
+    out = _parts(left)
+    for index, derivative in _parts(right).items():
         out[index] = out[index] + derivative if index in out else derivative
-    return out
+    return None, out
 
 
 def _unary(expr: sympy.Basic) -> tuple[Callable[[Value], Value], Callable[[Value, Value], Value]]:
@@ -405,8 +426,8 @@ def _dual_extremum(args: list[DualFn], is_min: bool) -> DualFn:
             value, g = f(c, t)
             keep = out <= value if is_min else out >= value
             if grad is not None or g is not None:
-                left, right = grad or {}, g or {}
-                grad = {
+                left, right = _parts(grad), _parts(g)
+                grad = None, {
                     index: np.where(keep, left.get(index, 0.0), right.get(index, 0.0))
                     for index in sorted(set(left) | set(right))
                 }
