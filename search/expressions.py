@@ -413,6 +413,13 @@ def _parse_law_cached(
         raise ExpressionError(exc.reason, text) from None
 
 
+# Normal forms already computed, each also recorded as its own normal form: a parsed law's expression is normal
+# (`_parse_law_cached` normalises it), and its canonical key then finds it here instead of printing it again, which
+# costs milliseconds on a law of a dozen constants. Bounded: cleared when full.
+_NORMAL_FORMS: dict[sympy.Expr, sympy.Expr] = {}
+_NORMAL_FORMS_MAX = 16384
+
+
 def _normalize(expr: sympy.Expr) -> sympy.Expr:
     """Return the form of ``expr`` that printing and parsing back reproduces.
 
@@ -420,6 +427,18 @@ def _normalize(expr: sympy.Expr) -> sympy.Expr:
     as ``(-x - y)/x``. Reprinting until the text is stable makes ``parse_law(law.text)`` give ``law`` back.
     The text comes from sympy's printer, so it is parsed without the size limits meant for untrusted input.
     """
+    known = _NORMAL_FORMS.get(expr)
+    if known is not None:
+        return known
+    normal = _reprinted(expr)
+    if len(_NORMAL_FORMS) >= _NORMAL_FORMS_MAX:
+        _NORMAL_FORMS.clear()
+    _NORMAL_FORMS[expr] = _NORMAL_FORMS[normal] = normal
+    return normal
+
+
+def _reprinted(expr: sympy.Expr) -> sympy.Expr:
+    """Reprint ``expr`` until its text is stable (see `_normalize`)."""
     # sympy turns exp(1) into the symbol E, which would print as a name; keep such numbers as floats.
     expr = expr.xreplace({s: sympy.Float(s) for s in expr.atoms(sympy.NumberSymbol)})
     for _ in range(3):
