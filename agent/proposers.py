@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from sld.search.backend_runs import BackendRuns
 from sld.search.candidates import Candidate, Problem
 from sld.search.engine import EngineConfig, SearchState
 from sld.search.profile import DataProfile
@@ -133,6 +134,10 @@ class Proposer(Protocol):
         """Tell whether there is nothing left to propose for this target."""
         ...
 
+    def close(self) -> None:
+        """Stop whatever the proposer still runs in the background (the discovery loop calls it at the end)."""
+        ...
+
 
 class OfflineProposer:
     """The engine's proposers: literature families, symbolic regression, then evolution of the elites.
@@ -145,6 +150,8 @@ class OfflineProposer:
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
+        # The backend's search for round 1 starts in round 0, beside the families' evaluation.
+        self.backend_runs = BackendRuns()
 
     @property
     def rounds(self) -> int:
@@ -155,12 +162,16 @@ class OfflineProposer:
         """Return the proposals of the offline schedule's current round (none once it is over)."""
         if self.finished(request):
             return ProposalBatch()
-        proposals = round_proposals(request.problem, request.search, self.config, request.profile)
+        proposals = round_proposals(request.problem, request.search, self.config, request.profile, self.backend_runs)
         return ProposalBatch(proposals=proposals, used_offline_round=True)
 
     def finished(self, request: ProposalRequest) -> bool:
         """Tell whether the offline schedule is over."""
         return request.search.round >= self.rounds
+
+    def close(self) -> None:
+        """Stop backend searches started ahead that no round took."""
+        self.backend_runs.close()
 
 
 class LLMProposer:
@@ -214,6 +225,9 @@ class LLMProposer:
         """Tell whether no more requests will be made for this target."""
         return (request.llm_status in ("exhausted", "failing") or self.budget_spent
                 or request.llm_calls >= self.max_calls_per_target)
+
+    def close(self) -> None:
+        """Nothing runs in the background: each request is answered before the round goes on."""
 
     def propose(self, request: ProposalRequest) -> ProposalBatch:
         """Ask the model for laws; return the parsed ones and the rejected ones with reasons."""
@@ -312,6 +326,10 @@ class HybridProposer:
         """Tell whether neither proposer has anything left for this target."""
         offline_done = not self._offline_active(request) or self.offline.finished(request)
         return offline_done and self.llm.finished(request)
+
+    def close(self) -> None:
+        """Stop the offline proposer's background searches."""
+        self.offline.close()
 
 
 def make_proposer(kind: Literal["offline", "llm", "hybrid"], config: EngineConfig,

@@ -159,6 +159,7 @@ def run_agent(
             recovered=_missing(on_disk, saved),
         )
         stack.enter_context(ctx.stack)
+        ctx.stack.callback(ctx.proposer.close)
         if saved is None:
             if directory is not None and not (resume and directory.config_path.exists()):
                 directory.write_config(RunConfig(

@@ -33,6 +33,7 @@ from sld.search.errors import ExpressionError
 from sld.search.expressions import Law, parse_law
 
 if TYPE_CHECKING:
+    from sld.search.backend_runs import BackendRuns
     from sld.search.candidates import Candidate, Problem
     from sld.search.engine import EngineConfig, SearchState
     from sld.search.profile import DataProfile
@@ -68,16 +69,28 @@ class Proposal:
     shared: tuple[str, ...] = ()
 
 
-def round_proposals(problem: Problem, state: SearchState, config: EngineConfig, profile: DataProfile) -> list[Proposal]:
-    """Return the offline proposals of the state's current round (families, backend, then evolution)."""
+def round_proposals(
+    problem: Problem,
+    state: SearchState,
+    config: EngineConfig,
+    profile: DataProfile,
+    backend_runs: BackendRuns | None = None,
+) -> list[Proposal]:
+    """Return the offline proposals of the state's current round (families, backend, then evolution).
+
+    With ``backend_runs``, round 0 also starts the backend's search, which then runs while the families are
+    evaluated, and round 1 takes its proposals (`sld.search.backend_runs`).
+    """
     # The families module builds on `Proposal`; importing it here keeps the module graph acyclic.
     from sld.search.families import family_proposals
 
     config = config.restarted(state.restart)
     if state.round == 0:
+        if backend_runs is not None:
+            backend_runs.start(problem, config)
         return family_proposals(profile, max_params=problem.max_params)
     if state.round == 1:
-        return backend_proposals(problem, config)
+        return backend_proposals(problem, config) if backend_runs is None else backend_runs.take(problem, config)
     rng = np.random.default_rng([config.seed, state.round])
     return evolution_proposals(problem, state, config, rng)
 

@@ -1,0 +1,44 @@
+import multiprocessing
+import time
+
+import numpy as np
+
+from sld.search.backend_runs import BackendRuns
+from sld.search.candidates import Problem
+from sld.search.engine import EngineConfig
+from sld.search.proposals import backend_proposals
+
+N = np.geomspace(1e6, 1e9, 60)
+PROBLEM = Problem(("N",), N[:, None], 2 + 3 * N**-0.5, np.full(N.size, "g"), np.log(N), max_params=3, target="loss")
+OPERON = EngineConfig(backend="operon", backend_time_s=20, seed=3)
+
+
+def test_a_search_started_ahead_proposes_what_the_search_in_its_round_proposes():
+    in_round = backend_proposals(PROBLEM, OPERON)
+    with BackendRuns() as runs:
+        runs.start(PROBLEM, OPERON)
+        runs.start(PROBLEM, OPERON)  # started once per target and seed
+        ahead = runs.take(PROBLEM, OPERON)
+        assert ahead and ahead == in_round
+        # Taken once: asking again searches in the round.
+        assert runs.take(PROBLEM, OPERON) == in_round
+
+
+def test_another_seed_is_another_search_and_a_search_not_started_runs_in_its_round():
+    other = OPERON.model_copy(update={"seed": 4})
+    with BackendRuns() as runs:
+        runs.start(PROBLEM, OPERON)
+        assert runs.take(PROBLEM, other) == backend_proposals(PROBLEM, other)
+        assert runs.take(PROBLEM, OPERON) == backend_proposals(PROBLEM, OPERON)
+
+
+def test_closing_stops_the_process_of_a_search_that_no_round_took():
+    before = set(multiprocessing.active_children())
+    runs = BackendRuns()
+    runs.start(PROBLEM, OPERON)
+    assert set(multiprocessing.active_children()) - before  # the search runs in a process of its own
+    started = time.monotonic()
+    runs.close()
+    assert time.monotonic() - started < 5
+    assert not set(multiprocessing.active_children()) - before
+    assert runs.take(PROBLEM, EngineConfig(backend="none")) == []
