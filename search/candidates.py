@@ -15,13 +15,13 @@ from numpy.typing import NDArray
 
 from sld.search.errors import ExpressionError
 from sld.search.expressions import ConstantSpec, Law, parse_law
-from sld.search.fitting import FitConfig, GroupedFit
+from sld.search.fitting import FitConfig, FitResult, GroupedFit
 from sld.search.plausibility import nesting_reason
 from sld.search.proposals import Proposal
 from sld.search.scoring import score_predictions
 from sld.search.selection import Fold, ProbeRegion, check_extrapolation, validate_law
 from sld.search.shared_fits import effective_params, shared_identity
-from sld.search.warm_fits import fit_groups_warm, fit_row_sets
+from sld.search.warm_fits import fit_groups_warm, fit_row_sets, group_params
 
 FloatArray = NDArray[np.float64]
 StrArray = NDArray[np.str_]
@@ -86,6 +86,7 @@ class Candidate:
     rationale: str = ""
     bounds: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     shared: tuple[str, ...] = ()
+    group_constants: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     @property
     def identity(self) -> str:
@@ -112,7 +113,31 @@ class Candidate:
         record["fold_r2"] = list(self.fold_r2)
         record["shared"] = list(self.shared)
         record["bounds"] = {name: [json_number(v) for v in bound] for name, bound in self.bounds.items()}
+        record["group_constants"] = {
+            name: [json_number(v) for v in values] for name, values in self.group_constants.items()
+        }
         return record
+
+    def recorded_fit(self, law: Law, X: FloatArray, y: FloatArray, groups: StrArray) -> GroupedFit | None:
+        """Return the fit on all training rows that validated this candidate, from ``group_constants``.
+
+        ``None`` when the record lacks it (a record from before it was kept, or a candidate that did not
+        validate) or does not match ``law`` and ``groups``: then the candidate is evaluated again.
+        """
+        names = np.unique(np.asarray(groups).astype(str))
+        if not self.group_constants or set(self.group_constants) != {str(name) for name in names}:
+            return None
+        if any(len(values) != law.n_params for values in self.group_constants.values()):
+            return None
+        fits = {}
+        with np.errstate(all="ignore"):
+            for name, values in self.group_constants.items():
+                params = np.asarray(values, dtype=np.float64)
+                rows = np.asarray(groups).astype(str) == name
+                residual = law.compiled.values(np.ascontiguousarray(X[rows].T), params) - y[rows]
+                mse = float(np.mean(residual**2))
+                fits[name] = FitResult(params, True, "recorded by the candidate's evaluation", mse, 1)
+        return GroupedFit(fits)
 
 
 def json_number(value: float) -> float | str:
@@ -143,6 +168,8 @@ def candidate_from_record(record: Mapping[str, object]) -> Candidate:
     bounds = {str(name): (float(lo), float(hi), float(init)) for name, (lo, hi, init) in raw_bounds.items()}
     fold_r2 = record.get("fold_r2")
     fold_r2 = fold_r2 if isinstance(fold_r2, list | tuple) else ()
+    constants = record.get("group_constants")
+    constants = constants if isinstance(constants, Mapping) else {}
     return Candidate(
         expression=str(record["expression"]),
         source=str(record["source"]),
@@ -160,6 +187,9 @@ def candidate_from_record(record: Mapping[str, object]) -> Candidate:
         rationale=str(record.get("rationale") or ""),
         bounds=bounds,
         shared=tuple(str(name) for name in record.get("shared") or ()),  # type: ignore[attr-defined]
+        group_constants={
+            str(name): tuple(_number(value, math.nan) for value in values) for name, values in constants.items()
+        },
     )
 
 
@@ -266,6 +296,7 @@ def evaluate_proposal(
         candidate.reason = reason
         return _finished(candidate, started), fit
     candidate.status = "ok"
+    candidate.group_constants = {name: tuple(map(float, params)) for name, params in group_params(fit).items()}
     candidate.validation_r2, candidate.validation_nmse = validation.r2, validation.nmse
     candidate.fold_r2 = validation.fold_r2
     candidate.objective = penalized(validation.nmse, law, shared, problem.groups, complexity_penalty)

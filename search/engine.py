@@ -190,10 +190,11 @@ def make_folds(problem: Problem, seed: int) -> list[Fold]:
 def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tuple[Candidate, Law, GroupedFit]:
     """Choose the law among the validated candidates and fit it on all training rows.
 
-    The near-ties' own evaluations are repeated (they are deterministic) to recover the fits that passed the
-    extrapolation checks; among them :func:`sld.search.consensus.consensus_choice` picks the law closest to the
-    consensus beyond the data of the near-ties and the next validated laws (``MAX_NEAR_TIES`` voters in all), and
-    the near-ties' spread is kept in ``state.band``. A refit with twice the starts replaces the chosen fit only if
+    Each near-tie's fit on all training rows, the one that passed the extrapolation checks, comes from its record
+    (`Candidate.recorded_fit`; a record without one is evaluated again, which is deterministic). Among them
+    :func:`sld.search.consensus.consensus_choice` picks the law closest to the consensus beyond the data of the
+    near-ties and the next validated laws (``MAX_NEAR_TIES`` voters in all), and the near-ties' spread is kept in
+    ``state.band``. A refit with twice the starts replaces the chosen fit only if
     it fits the training rows better *and* passes the same checks, and, when it fits better by less than the
     near-tie tolerance, only if it is closer to that consensus beyond the data, since another optimum of the same
     form can behave differently there. When no candidate validated, the best plausible fit of all training rows is
@@ -229,12 +230,15 @@ def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tupl
         if len(entries) + len(panel) >= MAX_NEAR_TIES:
             break
         proposal = candidate.proposal()
-        checked, fit = evaluate_proposal(
-            problem, proposal, folds, config=fit_config, complexity_penalty=config.complexity_penalty
-        )
-        if checked.status == "ok" and fit is not None:
-            entry = (candidate, law_from_proposal(proposal, problem.variables), fit)
-            (entries if index < n_tied or not entries else panel).append(entry)
+        law = law_from_proposal(proposal, problem.variables)
+        fit = candidate.recorded_fit(law, problem.X, problem.y, problem.groups)
+        if fit is None:  # a record without its fit (written before fits were kept): evaluate it again
+            checked, fit = evaluate_proposal(
+                problem, proposal, folds, config=fit_config, complexity_penalty=config.complexity_penalty
+            )
+            fit = fit if checked.status == "ok" else None
+        if fit is not None:
+            (entries if index < n_tied or not entries else panel).append((candidate, law, fit))
     if not entries:  # no candidate reproduced (cannot happen with a deterministic fitter): fail clearly
         raise SearchError(f"No validated law for target '{problem.target}' could be refitted.")
     chosen, state.band, consensus = consensus_choice(

@@ -150,3 +150,41 @@ def test_a_refit_that_fits_barely_better_must_also_be_closer_to_the_consensus():
     assert _refit_wins(law, off, optimum, problem, at["truth"], tolerance=0.1)
     # A worse refit never wins.
     assert not _refit_wins(law, optimum, truth, problem, at["truth"], tolerance=0.1)
+
+
+def _grouped_problem() -> Problem:
+    N = np.tile(np.geomspace(1e6, 1e10, 12), 3)
+    groups = np.repeat(["a", "b", "c"], 12)
+    y = np.select([groups == "a", groups == "b"], [1.5, 2.0], 2.5) + 300 * N**-0.3
+    region = ProbeRegion(axis_columns=(0,), monotone={0: "decreasing"})
+    return Problem(("N",), N[:, None], y, groups, np.log(N), max_params=4, region=region, target="loss")
+
+
+def test_a_validated_candidate_keeps_its_fit_and_the_choice_reads_it_instead_of_fitting_again():
+    problem = _grouped_problem()
+    config = EngineConfig(**FAST)
+    candidate, fit = evaluate_proposal(
+        problem, Proposal("E + A * (N / 1e8)**(-alpha)", shared=("alpha",)), make_folds(problem, 0),
+        config=config.fit_config(), complexity_penalty=0.01,
+    )
+    assert candidate.status == "ok" and fit is not None
+    assert set(candidate.group_constants) == {"a", "b", "c"}
+    law = law_from_proposal(candidate.proposal(), problem.variables)
+    recorded = candidate.recorded_fit(law, problem.X, problem.y, problem.groups)
+    assert recorded is not None
+    np.testing.assert_array_equal(
+        recorded.predict(law, problem.X, problem.groups), fit.predict(law, problem.X, problem.groups)
+    )
+    # Through the run log and back, exactly.
+    from sld.search.candidates import candidate_from_record
+
+    assert candidate_from_record(candidate.as_record()) == candidate
+    # A record without its fit, or one for other groups, is evaluated again, to the same choice.
+    bare = Candidate(**{**candidate.__dict__, "group_constants": {}})
+    assert bare.recorded_fit(law, problem.X, problem.y, problem.groups) is None
+    assert candidate.recorded_fit(law, problem.X[:12], problem.y[:12], problem.groups[:12]) is None
+    chosen = [finalize(problem, SearchState(candidates=[c]), config) for c in (candidate, bare)]
+    assert chosen[0][0].expression == chosen[1][0].expression
+    np.testing.assert_allclose(
+        chosen[0][2].predict(law, problem.X, problem.groups), chosen[1][2].predict(law, problem.X, problem.groups)
+    )
