@@ -33,6 +33,24 @@ GRADIENT_TOLERANCE = 1e-8
 _SCALE_FLOOR = 1e-12
 
 
+@numba.njit(cache=True, nogil=True)
+def _damped_block(
+    normal: Array, p: int, held: BoolArray, damped: Array, row: int, column: int, out: Array
+) -> None:
+    """Fill ``out`` with the block of problem ``p``'s damped system at ``(row, column)``, of ``out``'s shape.
+
+    Held constants' rows and columns are the identity's; the diagonal carries the damping.
+    """
+    rows, columns = out.shape
+    for i in range(rows):
+        for j in range(columns):
+            a, c = row + i, column + j
+            if held[a] or held[c]:
+                out[i, j] = 1.0 if a == c else 0.0
+            else:
+                out[i, j] = normal[p, a, c] + damped[p, a] if a == c else normal[p, a, c]
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
 def _cholesky(matrix: Array, size: int) -> bool:
     """Overwrite the lower triangle of ``matrix[:size, :size]`` with its Cholesky factor; False if a pivot fails."""
@@ -98,26 +116,20 @@ def _steps(
             rhs[p, i] = 0.0 if held[i] else -gradient[p, i]
             worst = max(worst, abs(rhs[p, i]) * math.sqrt(scale))
         gradient_small[p] = worst <= GRADIENT_TOLERANCE * max(squares[p], 1e-300)
-        # The damped system: held constants' rows and columns are the identity's.
+        _damped_block(normal, p, held, damped, 0, 0, coupled)
         for i in range(n_coupled):
             coupled_rhs[i] = rhs[p, i]
-            for j in range(n_coupled):
-                coupled[i, j] = 0.0 if held[i] or held[j] else normal[p, i, j]
-            coupled[i, i] = 1.0 if held[i] else normal[p, i, i] + damped[p, i]
         ok = True
         for g in range(blocks):
             first = n_coupled + g * block
-            for i in range(block):
-                for j in range(block):
-                    factors[g, i, j] = 0.0 if held[first + i] or held[first + j] else normal[p, first + i, first + j]
-                factors[g, i, i] = 1.0 if held[first + i] else normal[p, first + i, first + i] + damped[p, first + i]
+            _damped_block(normal, p, held, damped, first, first, factors[g])
             if not _cholesky(factors[g], block):
                 ok = False
                 break
             # Forward substitution of the coupling columns and the right-hand side, then the Schur update.
             for i in range(block):
                 for c in range(n_coupled):
-                    entry = 0.0 if held[first + i] or held[c] else normal[p, first + i, c]
+                    entry = 0.0 if held[first + i] or held[c] else normal[p, first + i, c]  # off the diagonal
                     for k in range(i):
                         entry -= factors[g, i, k] * links[g, k, c]
                     links[g, i, c] = entry / factors[g, i, i]
@@ -139,10 +151,7 @@ def _steps(
             ok = _cholesky(coupled, n_coupled)
         if not ok:
             broken[p] = True
-            for i in range(q):
-                for j in range(q):
-                    damped_normal[p, i, j] = 0.0 if held[i] or held[j] else normal[p, i, j]
-                damped_normal[p, i, i] = 1.0 if held[i] else normal[p, i, i] + damped[p, i]
+            _damped_block(normal, p, held, damped, 0, 0, damped_normal[p])
             continue
         broken[p] = False
         for i in range(n_coupled):
