@@ -13,7 +13,8 @@ One pass per target::
 - ``store`` adds the round's candidates to the state;
 - ``reflect`` sums up what failed and why (for the next prompt), counts rounds without improvement and decides
   whether to stop (:class:`~sld.search.stopping.StopPolicy`: time budget, candidate cap, ``patience`` rounds
-  without improvement, round cap, or nothing left to propose);
+  without improvement, round cap, or nothing left to propose); a stopped search hands over to the next
+  independent search (its own seed) until ``search_patience`` searches in a row found no better law;
 - ``finalize`` chooses among the near-ties by their consensus beyond the data and refits the law on all training
   rows (a fallback law with a warning when nothing validated).
 
@@ -34,11 +35,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sld.search.candidates import Problem, candidate_from_record
-from sld.search.engine import SearchOutcome, finalize, make_folds
+from sld.search.engine import SearchOutcome, SearchState, finalize, make_folds
 from sld.search.pool import CandidatePool, make_pool
 from sld.search.profile import DataProfile, profile_data
 from sld.search.proposals import deduplicate
 from sld.search.selection import Fold
+from sld.search.stopping import StopPolicy
 from sld.tasks import Task
 
 from .progress import Progress, RoundStatus
@@ -233,7 +235,7 @@ def profile_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
     best = [c.objective for c in search_state(state, target).ranked()[:1]]
     return {"profile": record, "round": 0, "offline_round": 0, "llm_calls": 0, "pending": [], "rejected": [],
             "evaluated": [], "duplicates": 0, "best_objective": best[0] if best else None, "stale_rounds": 0,
-            "restart": 0, "restart_start": 0, "notes": [], "spent_s": ctx.spent_s()}
+            "restart": 0, "restart_start": 0, "stale_searches": 0, "notes": [], "spent_s": ctx.spent_s()}
 
 
 def propose_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -380,17 +382,23 @@ def reflect_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
     reason = stop.stop_reason(
         now=now, deadline=ctx.restart_deadline(state), stale_rounds=stale, candidates=candidates, rounds=rounds,
         proposer_finished=ctx.proposer.finished(request))
-    if reason is not None and stop.restarts_after(restart=state["restart"], now=now,
-                                                  deadline=ctx.target_deadline(state),
-                                                  candidates=candidates, rounds=rounds):
-        # The next independent search: its own seed and evolution, from the symbolic-regression round on (the
-        # families are evaluated once); the final choice is made over every search's candidates.
-        restart = state["restart"] + 1
-        update.update({"restart": restart, "restart_start": len(search.candidates), "offline_round": 1,
-                       "stale_rounds": 0, "best_objective": None})
-        ctx.progress.note(f"{target}: search {restart + 1} of {stop.restarts} "
-                          f"(seed {ctx.config.engine.restarted(restart).seed}); the last one stopped: {reason}")
-        reason = None
+    if reason is not None:
+        stale_searches = _stale_searches(state, search)
+        update["stale_searches"] = stale_searches
+        if stop.restarts_after(restart=state["restart"], now=now, deadline=ctx.target_deadline(state),
+                               candidates=candidates, rounds=rounds, stale_searches=stale_searches):
+            # The next independent search: its own seed and evolution, from the symbolic-regression round on (the
+            # families are evaluated once); the final choice is made over every search's candidates.
+            restart = state["restart"] + 1
+            update.update({"restart": restart, "restart_start": len(search.candidates), "offline_round": 1,
+                           "stale_rounds": 0, "best_objective": None})
+            of = f" of {stop.restarts}" if stop.restarts is not None else ""
+            ctx.progress.note(f"{target}: search {restart + 1}{of} "
+                              f"(seed {ctx.config.engine.restarted(restart).seed}); the last one stopped: {reason}")
+            reason = None
+        elif state["restart"] > 0 and stale_searches >= stop.search_patience:
+            reason = (f"converged: {stale_searches} searches in a row found no better law "
+                      f"({state['restart'] + 1} searches; the last one stopped: {reason})")
     if reason is not None:
         update["stopped"] = {**state["stopped"], target: reason}
     leader = search.ranked()[:1]
@@ -399,6 +407,17 @@ def reflect_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
         candidates=len(search.candidates), best_law=leader[0].identity if leader else None,
         best_r2=leader[0].validation_r2 if leader else None))
     return update
+
+
+def _stale_searches(state: AgentState, search: SearchState) -> int:
+    """Return the searches in a row, the one that just stopped included, that found no better law."""
+    if state["restart"] == 0:
+        return 0  # the first search (the families with it) is what the later ones must beat
+    objectives = [c.objective if c.status == "ok" else None for c in search.candidates]
+    earlier = min((o for o in objectives[:search.restart_start] if o is not None), default=None)
+    own = min((o for o in objectives[search.restart_start:] if o is not None), default=None)
+    better = StopPolicy.found_better(own, earlier)
+    return 0 if better else state.get("stale_searches", 0) + 1
 
 
 def _reason_kind(reason: str) -> str:

@@ -99,6 +99,9 @@ class AgentState(TypedDict):
         Which of the current target's independent searches runs (`StopPolicy.restarts`).
     restart_start : int
         Index in the target's ``candidates`` of the first candidate of that search.
+    stale_searches : int
+        The current target's searches in a row that found no better law than the searches before them
+        (`StopPolicy.search_patience`).
     notes : list of str
         Reflections on recent rounds (what failed and why), fed to the next prompt.
     chosen : dict
@@ -132,6 +135,7 @@ class AgentState(TypedDict):
     stale_rounds: int
     restart: int
     restart_start: int
+    stale_searches: int
     notes: list[str]
     chosen: dict[str, str]
     stopped: dict[str, str]
@@ -150,7 +154,7 @@ def initial_state(targets: Sequence[str], *, llm: bool = False) -> AgentState:
         targets=list(targets), target_index=0, round=0, offline_round=0, llm_calls=0, profile={}, pending=[],
         rejected=[], evaluated=[], duplicates=0, candidates={target: [] for target in targets},
         proposals={target: {} for target in targets}, best_objective=None, stale_rounds=0, restart=0, restart_start=0,
-        notes=[], chosen={},
+        stale_searches=0, notes=[], chosen={},
         stopped={}, llm_status="active" if llm else "unused", llm_note="", llm_usage=dict.fromkeys(USAGE_KEYS, 0),
         spent_s=0.0,
     )

@@ -18,9 +18,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# Independent searches per target (see ``StopPolicy.restarts``). One by default: three measured about the same mean
-# at 2.2 times the candidates and the time (bench/README.md, "Seed agreement").
-DEFAULT_RESTARTS = 1
+# Independent searches per target at most (see ``StopPolicy.restarts``): no cap by default, the search patience
+# ends them. A fixed three measured about the same mean at 2.2 times the time (bench/README.md, "Seed agreement");
+# a single search finds lr_bsz's best-validating form at one seed in three, ten searches at two in three.
+DEFAULT_RESTARTS: int | None = None
+# Searches in a row that find no better law before a target ends (see ``StopPolicy.search_patience``).
+DEFAULT_SEARCH_PATIENCE = 3
+# A search "finds a better law" only when its best objective beats every earlier search's by this share: less is
+# another optimum or a small variant of a law already found, which the fold errors cannot tell apart anyway.
+SEARCH_IMPROVEMENT = 0.01
 
 
 class StopPolicy(BaseModel):
@@ -41,13 +47,18 @@ class StopPolicy(BaseModel):
         or a busy machine (the quick CI benchmark relies on it).
     max_rounds : int, optional
         Rounds per target at most (default: until the proposers have nothing left, or another rule stops it).
-    restarts : int, default 1
-        Independent searches per target, each with its own seed, its own evolution and an even share of the
-        target's time; the final choice is made once over all of them (``--restarts``). A single search's choice
-        among near-ties depends on which forms its seed happens to find; pooling several searches' candidates is
-        meant to depend on it less (bench/README.md, "Seed agreement", has what three did at the default budget).
-        A search that stops on time, patience or an exhausted schedule hands over to the next one; the candidate
-        and round caps end them all.
+    restarts : int, optional
+        Independent searches per target at most, each with its own seed and its own evolution; the final choice is
+        made once over all of them (``--restarts``). A single search's choice depends on which forms its seed
+        happens to find (on lr_bsz, one seed in three finds the form that validates best); pooling independent
+        searches depends on it less. With a number, each search gets an even share of the target's time; without
+        (the default), each may use all the time left and ``search_patience`` ends them. A search that stops on
+        time, patience or an exhausted schedule hands over to the next one; the candidate and round caps end them
+        all.
+    search_patience : int, default 3
+        A target ends after this many independent searches in a row whose best law is not better (by
+        ``SEARCH_IMPROVEMENT``) than the best of all the searches before them: the pool has stopped growing better
+        laws, whatever the seed.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -57,7 +68,8 @@ class StopPolicy(BaseModel):
     patience: int = Field(default=3, ge=1)
     max_candidates: int | None = Field(default=None, ge=1)
     max_rounds: int | None = Field(default=None, ge=1)
-    restarts: int = Field(default=DEFAULT_RESTARTS, ge=1)
+    restarts: int | None = Field(default=DEFAULT_RESTARTS, ge=1)
+    search_patience: int = Field(default=DEFAULT_SEARCH_PATIENCE, ge=1)
 
     def target_deadline(self, *, now: float, run_deadline: float, targets_left: int) -> float:
         """Return when a target's search must end: its even share of the time left, less the refit reserve.
@@ -77,6 +89,8 @@ class StopPolicy(BaseModel):
     def restart_deadline(self, *, start: float, deadline: float, restart: int) -> float:
         """Return when search ``restart`` (0-based) of a target hands over: an even share of the time left.
 
+        Without a cap on the searches (``restarts`` None), every search may run until the target's deadline.
+
         Parameters
         ----------
         start : float
@@ -86,12 +100,18 @@ class StopPolicy(BaseModel):
         restart : int
             Which of the ``restarts`` searches.
         """
+        if self.restarts is None:
+            return deadline
         return start + max(0.0, deadline - start) / max(1, self.restarts - restart)
 
-    def restarts_after(self, *, restart: int, now: float, deadline: float, candidates: int, rounds: int) -> bool:
+    def restarts_after(
+        self, *, restart: int, now: float, deadline: float, candidates: int, rounds: int, stale_searches: int = 0
+    ) -> bool:
         """Tell whether a search that stopped hands over to another one instead of ending the target.
 
-        A search that reached a cap (:meth:`capped`) ends the target: the caps count the whole target.
+        A search that reached a cap (:meth:`capped`) ends the target: the caps count the whole target. So do
+        ``search_patience`` searches in a row without a better law, the last of ``restarts`` searches, and the
+        target's deadline.
 
         Parameters
         ----------
@@ -101,9 +121,22 @@ class StopPolicy(BaseModel):
             Clock reading and the target's deadline.
         candidates, rounds : int
             Candidates evaluated and rounds run for the target so far.
+        stale_searches : int
+            Searches in a row, the one that stopped included, that found no better law (:meth:`found_better`).
         """
         capped = self.capped(candidates=candidates, rounds=rounds)
-        return not capped and restart + 1 < self.restarts and now < deadline
+        last = self.restarts is not None and restart + 1 >= self.restarts
+        return not capped and not last and stale_searches < self.search_patience and now < deadline
+
+    @staticmethod
+    def found_better(best: float | None, earlier: float | None) -> bool:
+        """Tell whether a search's best objective ``best`` is a better law than ``earlier`` (the searches before).
+
+        ``None`` means nothing validated. Objectives are errors: lower is better.
+        """
+        if best is None:
+            return False
+        return earlier is None or best < earlier - SEARCH_IMPROVEMENT * abs(earlier)
 
     def capped(self, *, candidates: int, rounds: int) -> bool:
         """Tell whether a target reached its candidate cap or its round cap."""

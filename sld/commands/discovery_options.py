@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 import click
 
 from sld.commands.options import EXECUTOR_OPTIONS
-from sld.search.stopping import DEFAULT_RESTARTS
+from sld.search.stopping import DEFAULT_RESTARTS, DEFAULT_SEARCH_PATIENCE
 
 if TYPE_CHECKING:
     from sld.agent.llm import LLMClient
@@ -38,7 +38,8 @@ class DiscoveryOptions:
     seed: int
     backend: Backend
     max_candidates: int | None
-    restarts: int
+    restarts: int | None
+    search_patience: int
     proposer: ProposerKind | None
     llm_model: str | None
     max_llm_calls: int | None
@@ -77,7 +78,8 @@ class DiscoveryOptions:
 
         engine = EngineConfig(workers=self.workers, seed=self.seed, backend=self.backend, executor=self.executor,
                               ray_address=self.ray_address)
-        stop = StopPolicy(budget_s=self.budget_s, max_candidates=self.max_candidates, restarts=self.restarts)
+        stop = StopPolicy(budget_s=self.budget_s, max_candidates=self.max_candidates, restarts=self.restarts,
+                          search_patience=self.search_patience)
         return AgentConfig(engine=engine, stop=stop, proposer=self.proposer_kind())
 
     def open_llm(self, stack: ExitStack, run_dir: str | None) -> LLMClient | None:
@@ -118,10 +120,13 @@ _OPTIONS = (
                  help="Symbolic-regression backend."),
     click.option("--max-candidates", type=click.IntRange(min=1),
                  help="Stop each target's search after this many candidates (the same result on any machine)."),
-    click.option("--restarts", default=DEFAULT_RESTARTS, show_default=True,
+    click.option("--restarts", default=DEFAULT_RESTARTS, type=click.IntRange(min=1),
+                 help="Independent searches per target at most (own seed and evolution; with a number, each gets an "
+                 "even share of the time); the law is chosen once over all of them. [default: until "
+                 "--search-patience searches in a row find no better law, or the budget is spent]"),
+    click.option("--search-patience", default=DEFAULT_SEARCH_PATIENCE, show_default=True,
                  type=click.IntRange(min=1),
-                 help="Independent searches per target (own seed, evolution and share of the time); the law is "
-                 "chosen once over all of them."),
+                 help="End a target after this many independent searches in a row found no better law."),
     click.option("--proposer", type=click.Choice(["offline", "llm", "hybrid"]), default=None,
                  help="Who proposes law forms. [default: hybrid when an LLM endpoint is configured "
                  "(OPENAI_BASE_URL or OPENAI_API_KEY) or --offline-replay is given, else offline]"),
