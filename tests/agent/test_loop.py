@@ -84,6 +84,23 @@ def test_restarts_are_independent_searches_and_one_choice_covers_them() -> None:
     assert capped.candidates_evaluated() == len(first) - 1
 
 
+def test_uncapped_searches_end_when_search_patience_searches_find_no_better_law() -> None:
+    engine = FAST.model_copy(update={"evolution_rounds": 2})
+    discovery = run_agent(TASK, _rows(noise=0.01), None, _config(engine, search_patience=1))
+    state = discovery.outcomes[0].state
+    assert state.restart >= 1  # at least one search after the first
+    assert discovery.stopped["loss"].startswith("converged: 1 searches in a row found no better law")
+    # The last search's best law is not better, by the margin, than the best of every search before it.
+    earlier = [c.objective for c in state.candidates[: state.restart_start] if c.status == "ok"]
+    last = [c.objective for c in state.candidates[state.restart_start:] if c.status == "ok"]
+    assert not StopPolicy.found_better(min(last, default=None), min(earlier))
+    # A longer patience runs more searches, and the first ones are the same.
+    longer = run_agent(TASK, _rows(noise=0.01), None, _config(engine, search_patience=2)).outcomes[0].state
+    assert longer.restart > state.restart
+    assert [c.expression for c in longer.candidates[: len(state.candidates)]] == [
+        c.expression for c in state.candidates]
+
+
 def test_each_restart_gets_an_even_share_of_the_time_left() -> None:
     policy = StopPolicy(restarts=3)
     assert policy.restart_deadline(start=0.0, deadline=90.0, restart=0) == 30.0

@@ -41,3 +41,27 @@ def test_the_policy_is_frozen_and_refuses_unknown_or_bad_settings() -> None:
         StopPolicy(budget_s=10, workers=2)  # type: ignore[call-arg]
     with pytest.raises(ValidationError):
         StopPolicy().patience = 5  # type: ignore[misc]
+
+
+def test_uncapped_searches_run_until_search_patience_searches_find_no_better_law() -> None:
+    policy = StopPolicy(search_patience=2)  # no cap on the searches (the default)
+    assert policy.restarts is None
+    assert policy.restart_deadline(start=40.0, deadline=90.0, restart=5) == 90.0  # each may use all the time left
+    for stale in (0, 1):
+        assert policy.restarts_after(restart=7, now=50.0, deadline=90.0, candidates=900, rounds=30,
+                                     stale_searches=stale)
+    assert not policy.restarts_after(restart=7, now=50.0, deadline=90.0, candidates=900, rounds=30, stale_searches=2)
+    assert not policy.restarts_after(restart=1, now=91.0, deadline=90.0, candidates=90, rounds=3)  # out of time
+    # The patience also ends a capped number of searches early.
+    assert not StopPolicy(restarts=5, search_patience=1).restarts_after(
+        restart=1, now=1.0, deadline=90.0, candidates=30, rounds=4, stale_searches=1)
+    with pytest.raises(ValidationError):
+        StopPolicy(search_patience=0)
+
+
+def test_a_better_law_must_beat_the_earlier_searches_by_a_margin() -> None:
+    assert StopPolicy.found_better(0.5, None)  # the first law that validated
+    assert not StopPolicy.found_better(None, 0.5) and not StopPolicy.found_better(None, None)
+    assert StopPolicy.found_better(0.98, 1.0)
+    assert not StopPolicy.found_better(0.995, 1.0)  # another optimum of a law already found, within the folds' noise
+    assert not StopPolicy.found_better(1.2, 1.0)

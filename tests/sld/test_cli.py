@@ -238,3 +238,5 @@ def test_discover_restarts_flag_sets_the_independent_searches(tmp_path):
     assert counts[1] > counts[0]  # the second search adds its own evolution
     bad = CliRunner().invoke(main, [*args, "--restarts", "0"])
     assert bad.exit_code == 2 and "--restarts" in bad.output
+    bad = CliRunner().invoke(main, [*args, "--search-patience", "0"])
+    assert bad.exit_code == 2 and "--search-patience" in bad.output
