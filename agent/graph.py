@@ -354,7 +354,7 @@ def reflect_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
     ok = [c for c in round_ if c.status == "ok"]
     previous = state["best_objective"]
     best_now = min((c.objective for c in ok), default=math.inf)
-    improved = math.isfinite(best_now) and (previous is None or best_now < previous - _IMPROVEMENT * abs(previous))
+    improved = StopPolicy.found_better(best_now if math.isfinite(best_now) else None, previous, margin=_IMPROVEMENT)
     best = best_now if improved else previous
     # A round that evaluated nothing (e.g. no symbolic-regression backend) tells nothing about convergence.
     stale = 0 if improved else state["stale_rounds"] + int(bool(round_))
@@ -396,7 +396,7 @@ def reflect_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
             ctx.progress.note(f"{target}: search {restart + 1}{of} "
                               f"(seed {ctx.config.engine.restarted(restart).seed}); the last one stopped: {reason}")
             reason = None
-        elif state["restart"] > 0 and stale_searches >= stop.search_patience:
+        elif stale_searches >= stop.search_patience:  # never after the first search: it counts 0
             reason = (f"converged: {stale_searches} searches in a row found no better law "
                       f"({state['restart'] + 1} searches; the last one stopped: {reason})")
     if reason is not None:

@@ -129,14 +129,15 @@ class StopPolicy(BaseModel):
         return not capped and not last and stale_searches < self.search_patience and now < deadline
 
     @staticmethod
-    def found_better(best: float | None, earlier: float | None) -> bool:
-        """Tell whether a search's best objective ``best`` is a better law than ``earlier`` (the searches before).
+    def found_better(best: float | None, earlier: float | None, *, margin: float = SEARCH_IMPROVEMENT) -> bool:
+        """Tell whether the best objective ``best`` beats ``earlier`` by the relative ``margin``.
 
-        ``None`` means nothing validated. Objectives are errors: lower is better.
+        Used for a search against the searches before it (``SEARCH_IMPROVEMENT``) and for a round against the
+        rounds before it. ``None`` means nothing validated. Objectives are errors: lower is better.
         """
         if best is None:
             return False
-        return earlier is None or best < earlier - SEARCH_IMPROVEMENT * abs(earlier)
+        return earlier is None or best < earlier - margin * abs(earlier)
 
     def capped(self, *, candidates: int, rounds: int) -> bool:
         """Tell whether a target reached its candidate cap or its round cap."""
