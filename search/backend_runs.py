@@ -6,8 +6,9 @@ candidate workers idle for its whole search (7.6 s of lr_bsz's 66, 1.6-1.8 s of 
 :class:`BackendRuns` starts it in a separate process while round 0's families are evaluated and hands its
 proposals to round 1. The result is the same as a search run in its round: the backend is seeded and bounded by
 generations and evaluations (its wall-clock limit is far above what it needs), and what it proposes goes through
-the same deduplication and evaluation. A run resumed at round 1 (the process that started the search is gone)
-searches in its round again.
+the same deduplication and evaluation. Each search after a target's first begins at round 1, so taking a
+search's proposals starts the next one's, which runs while the current search is evaluated. A run resumed at
+round 1 (the process that started the search is gone) searches in its round again.
 
 Example
 -------
@@ -51,11 +52,24 @@ class BackendRuns:
     ) -> None:
         self.close()
 
+    @property
+    def started(self) -> frozenset[tuple[str, int]]:
+        """The (target, seed) pairs whose searches were started and not taken yet."""
+        return frozenset(self._running)
+
     def start(self, problem: Problem, config: EngineConfig) -> None:
-        """Start the backend's search for ``problem`` with ``config``'s seed (nothing for ``backend="none"``)."""
+        """Start the backend's search for ``problem`` with ``config``'s seed (nothing for ``backend="none"``).
+
+        Targets are searched in turn, so a search begun for another target is one that target's stop rule did
+        not need (the search after its last one): it is dropped, and the process stopped if it is still on it,
+        so that this target's search does not queue behind it.
+        """
         key = (problem.target, config.seed)
         if config.backend == "none" or key in self._running:
             return
+        unused = [self._running.pop(other) for other in list(self._running) if other[0] != problem.target]
+        if any(not search.ready() for search in unused):
+            self.close()
         if self._process is None:
             # One process serves every target and restart in turn: searches queue behind each other.
             self._process = Pool(1)

@@ -42,3 +42,25 @@ def test_closing_stops_the_process_of_a_search_that_no_round_took():
     assert time.monotonic() - started < 5
     assert not set(multiprocessing.active_children()) - before
     assert runs.take(PROBLEM, EngineConfig(backend="none")) == []
+
+
+def test_taking_a_search_starts_the_next_independent_search_and_another_target_drops_it():
+    from dataclasses import replace
+
+    from sld.search.engine import SearchState
+    from sld.search.profile import profile_data
+    from sld.search.proposals import round_proposals
+
+    profile = profile_data(PROBLEM.X, PROBLEM.y, PROBLEM.variables, PROBLEM.groups)
+    with BackendRuns() as runs:
+        first = round_proposals(PROBLEM, SearchState(round=1), OPERON, profile, runs)
+        assert first == backend_proposals(PROBLEM, OPERON)
+        # The second search begins at round 1 with its own seed; its backend search is already running.
+        second = OPERON.restarted(1)
+        assert runs.started == {("loss", second.seed)}
+        assert round_proposals(PROBLEM, SearchState(round=1, restart=1), OPERON, profile, runs) == (
+            backend_proposals(PROBLEM, second))
+        assert runs.started == {("loss", OPERON.restarted(2).seed)}
+        # The target ended before its third search: the next target's search does not queue behind it.
+        runs.start(replace(PROBLEM, target="accuracy"), OPERON)
+        assert runs.started == {("accuracy", OPERON.seed)}
