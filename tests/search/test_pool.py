@@ -55,3 +55,23 @@ def test_an_unknown_executor_is_refused() -> None:
     config = EngineConfig.model_construct(executor="dask")  # bypasses the Literal check, as a stale config could
     with pytest.raises(ValueError, match=r"Unknown executor 'dask'\. Known: local, ray"):
         make_pool(_problem(), [], config)
+
+
+def test_the_compiled_fitting_code_is_loaded_before_workers_fork_from_this_process():
+    import subprocess
+    import sys
+
+    # A fresh process: in this one, earlier tests' fits have loaded the code already.
+    script = (
+        "from sld.search import lm_iteration as m\n"
+        "from sld.search.pool import load_evaluation_code\n"
+        "steps = (m._compiled_steps, m._compiled_updates, m._compiled_normals, m._compiled_joint_normals)\n"
+        "print([bool(s.signatures) for s in steps])\n"
+        "load_evaluation_code()\n"
+        "print([bool(s.signatures) for s in steps])\n"
+    )
+    before, after = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.split("\n")[:2]
+    # Loaded here, the machine code of every step of a plain and a shared fit is inherited by forked workers.
+    assert before == str([False] * 4) and after == str([True] * 4)
