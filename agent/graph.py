@@ -306,19 +306,18 @@ def evaluate_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
         else:
             todo.append(proposal_from_record(record))
     deadline = ctx.target_deadline(state)
-    # Small batches of one kind, so each candidate reaches the run log soon after it is evaluated.
-    capacity = ctx.pool(target).capacity
-    size = 1 if capacity == 1 else 2 * capacity
+    # One feed per run of proposals of one kind (LLM proposals get the thorough pool): the workers never wait for
+    # each other inside a run (batches of 2 per worker did: sft's rounds of 40 and 35 sat idle at every batch's
+    # end), and each candidate still reaches the run log, in proposal order, once it and those before it are done.
     start = 0
     while start < len(todo) and time.monotonic() < deadline:
         thorough = todo[start].source == SOURCE_LLM
         batch = [todo[start]]
-        for proposal in todo[start + 1:start + size]:
+        for proposal in todo[start + 1:]:
             if (proposal.source == SOURCE_LLM) != thorough:
                 break
             batch.append(proposal)
-        for candidate in ctx.pool(target, thorough=thorough).evaluate(batch, deadline):
-            keep(candidate.as_record())
+        ctx.pool(target, thorough=thorough).evaluate(batch, deadline, report=lambda c: keep(c.as_record()))
         start += len(batch)
     # Anything else the killed run had evaluated for this target comes back too.
     evaluated.extend(recovered.values())

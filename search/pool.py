@@ -2,7 +2,7 @@
 
 A pool is built from ``(problem, folds, config)`` by :func:`make_pool`, which picks the implementation named by
 ``config.executor``; the discovery loop only sees the :class:`CandidatePool` interface (context-managed,
-``evaluate(proposals, deadline) -> list[Candidate]``). The local implementation runs in this process with
+``evaluate(proposals, deadline, report=None) -> list[Candidate]``). The local implementation runs in this process with
 ``workers=1`` and in a :mod:`multiprocessing` pool otherwise; the Ray implementation (``search/ray_pool.py``)
 runs candidates as Ray tasks on a cluster.
 
@@ -45,11 +45,17 @@ if TYPE_CHECKING:
 class CandidatePool(Protocol):
     """Evaluates batches of proposals of one problem; closing it releases its workers."""
 
-    # Candidates evaluated at once (the loop sizes its batches by it).
+    # Candidates evaluated at once (one per worker or cluster CPU; `feed` keeps that many running).
     capacity: int
 
-    def evaluate(self, proposals: Sequence[Proposal], deadline: float) -> list[Candidate]:
-        """Evaluate proposals until ``deadline`` (``time.monotonic()``); return the finished ones in order."""
+    def evaluate(
+        self, proposals: Sequence[Proposal], deadline: float, report: Callable[[Candidate], None] | None = None
+    ) -> list[Candidate]:
+        """Evaluate proposals until ``deadline`` (``time.monotonic()``); return the finished ones in order.
+
+        ``report``, if given, receives each finished candidate in that order as soon as it and every proposal
+        before it are done (the run log's writer), instead of after the last one.
+        """
         ...
 
     def __enter__(self) -> CandidatePool: ...
@@ -73,23 +79,35 @@ def feed(
     capacity: int,
     submit: Callable[[int, Proposal], None],
     next_done: Callable[[float], tuple[int, Candidate] | None],
-) -> tuple[dict[int, Candidate], int]:
+    report: Callable[[Candidate], None] | None = None,
+) -> tuple[list[Candidate], int]:
     """Feed proposals to ``capacity`` workers in order until the deadline: the one loop of every pool.
 
     One proposal per idle worker is submitted (nothing waits in a queue at the deadline, so the work a deadline
     cuts is only what is already running). ``submit(index, proposal)`` starts one; ``next_done(timeout)`` returns
-    the next finished ``(index, candidate)``, or ``None`` when ``timeout`` seconds pass first.
+    the next finished ``(index, candidate)``, or ``None`` when ``timeout`` seconds pass first. ``report(candidate)``
+    gets the finished candidates in proposal order, each once it and all proposals before it are done (those
+    behind one the deadline cut, at the end).
 
     Returns
     -------
-    finished : dict of int to Candidate
-        By proposal index.
+    finished : list of Candidate
+        In proposal order.
     running : int
         Submitted proposals still running when the deadline passed (the pool stops them).
     """
     waiting = list(enumerate(proposals))[::-1]
     running = 0
     finished: dict[int, Candidate] = {}
+    reported = 0  # proposals 0 .. reported - 1 are finished and reported
+
+    def report_ready() -> None:
+        nonlocal reported
+        while reported in finished:
+            if report is not None:
+                report(finished[reported])
+            reported += 1
+
     while waiting or running:
         while waiting and running < capacity and time.monotonic() < deadline:
             submit(*waiting.pop())
@@ -102,7 +120,12 @@ def feed(
             break
         running -= 1
         finished[result[0]] = result[1]
-    return finished, running
+        report_ready()
+    ordered = [finished[index] for index in sorted(finished)]
+    if report is not None:
+        for candidate in ordered[reported:]:
+            report(candidate)
+    return ordered, running
 
 
 # Worker processes receive the problem once (pool initializer) instead of with every task.
@@ -182,10 +205,13 @@ class LocalPool:
             )
         return self._processes
 
-    def evaluate(self, proposals: Sequence[Proposal], deadline: float) -> list[Candidate]:
+    def evaluate(
+        self, proposals: Sequence[Proposal], deadline: float, report: Callable[[Candidate], None] | None = None
+    ) -> list[Candidate]:
         """Evaluate proposals in order until the deadline; finished ones come back in proposal order.
 
-        With one worker, the proposal being fitted when the deadline passes still finishes.
+        With one worker, the proposal being fitted when the deadline passes still finishes. ``report`` as in
+        :meth:`CandidatePool.evaluate`.
         """
         if self.config.workers <= 1:
             results = []
@@ -193,6 +219,8 @@ class LocalPool:
                 if time.monotonic() > deadline:
                     break
                 results.append(evaluate_one(self.problem, self.folds, self.config, proposal))
+                if report is not None:
+                    report(results[-1])
             return results
         done: queue.SimpleQueue[tuple[int, Candidate] | BaseException] = queue.SimpleQueue()
 
@@ -211,10 +239,10 @@ class LocalPool:
                 raise result
             return result
 
-        finished, running = feed(proposals, deadline, self.config.workers, submit, next_done)
+        finished, running = feed(proposals, deadline, self.config.workers, submit, next_done, report)
         if running:
             self.close()  # the busy workers are stopped; a new pool starts if more work comes
-        return [finished[index] for index in sorted(finished)]
+        return finished
 
 
 def make_pool(problem: Problem, folds: Sequence[Fold], config: EngineConfig) -> CandidatePool:

@@ -15,7 +15,7 @@ the reason, so no submitted candidate is lost. ``ray`` is imported only when a p
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -127,8 +127,13 @@ class RayPool:
     def __exit__(self, *exc: object) -> None:
         self._context = None  # the object store frees the arrays once nothing refers to them
 
-    def evaluate(self, proposals: Sequence[Proposal], deadline: float) -> list[Candidate]:
-        """Evaluate proposals in order until the deadline; finished ones come back in proposal order."""
+    def evaluate(
+        self, proposals: Sequence[Proposal], deadline: float, report: Callable[[Candidate], None] | None = None
+    ) -> list[Candidate]:
+        """Evaluate proposals in order until the deadline; finished ones come back in proposal order.
+
+        ``report`` as in `sld.search.pool.CandidatePool.evaluate`.
+        """
         if self._ray is None:
             self.__enter__()
         ray = self._ray
@@ -147,10 +152,10 @@ class RayPool:
             return index, self._result(done[0], proposals[index])
 
         # One task per CPU, as the local pool feeds one per idle worker (`sld.search.pool.feed`).
-        finished, _ = feed(proposals, deadline, self.capacity, submit, next_done)
+        finished, _ = feed(proposals, deadline, self.capacity, submit, next_done, report)
         for ref in running:
             ray.cancel(ref, force=True)
-        return [finished[index] for index in sorted(finished)]
+        return finished
 
     def _result(self, ref: Any, proposal: Proposal) -> Candidate:
         ray = self._ray

@@ -75,3 +75,29 @@ def test_the_compiled_fitting_code_is_loaded_before_workers_fork_from_this_proce
     ).stdout.split("\n")[:2]
     # Loaded here, the machine code of every step of a plain and a shared fit is inherited by forked workers.
     assert before == str([False] * 4) and after == str([True] * 4)
+
+
+def test_feed_reports_each_candidate_in_proposal_order_as_soon_as_those_before_it_are_done() -> None:
+    proposals = [Proposal(name) for name in "abcde"]
+    # Finishing order of the two workers: b before a, then c; d is cut by the deadline (never finishes), e is done.
+    arrivals = iter([1, 0, 2, 4, None])
+    submitted: list[int] = []
+    log: list[tuple[str, tuple[int, ...]]] = []
+
+    def submit(index: int, proposal: Proposal) -> None:
+        submitted.append(index)
+
+    def next_done(timeout: float) -> tuple[int, Candidate] | None:
+        index = next(arrivals)
+        if index is None:
+            return None
+        return index, Candidate(proposals[index].expression, source="family", status="ok", objective=0.1)
+
+    def report(candidate: Candidate) -> None:
+        log.append((candidate.expression, tuple(submitted)))
+
+    finished, running = pool_module.feed(proposals, time.monotonic() + 60, 2, submit, next_done, report)
+    assert [c.expression for c in finished] == ["a", "b", "c", "e"]
+    assert running == 1  # d, still running when next_done gave up
+    # a and b are reported once a is back (before d is submitted), c at once; e, behind the cut d, at the end.
+    assert log == [("a", (0, 1, 2)), ("b", (0, 1, 2)), ("c", (0, 1, 2, 3)), ("e", (0, 1, 2, 3, 4))]
