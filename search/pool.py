@@ -43,10 +43,10 @@ if TYPE_CHECKING:
 
 
 class CandidatePool(Protocol):
-    """Evaluates batches of proposals of one problem; closing it releases its workers."""
+    """Evaluates batches of proposals of one problem; closing it releases its workers.
 
-    # Candidates evaluated at once (one per worker or cluster CPU; `feed` keeps that many running).
-    capacity: int
+    How many run at once is the pool's own affair (one per worker or cluster CPU, kept busy by `feed`).
+    """
 
     def evaluate(
         self, proposals: Sequence[Proposal], deadline: float, report: Callable[[Candidate], None] | None = None
@@ -180,7 +180,6 @@ class LocalPool:
     def __init__(self, problem: Problem, folds: Sequence[Fold], config: EngineConfig) -> None:
         self.problem, self.folds, self.config = problem, list(folds), config
         self._processes: Pool | None = None
-        self.capacity = config.workers
 
     def __enter__(self) -> LocalPool:
         return self
