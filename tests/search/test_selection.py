@@ -17,6 +17,21 @@ def test_ordered_folds_validate_the_largest_values_of_every_group():
             assert order[train].max() < order[validate].min()
 
 
+def test_folds_leave_three_axis_values_to_fit_on_where_a_group_has_more():
+    # The embedded default's shape: 4 model sizes x 4 token budgets, ordered by tokens. A floor plus a power law
+    # along tokens fitted on 2 budgets is a line through two points; such a fold once ranked Chinchilla's law last.
+    tokens = np.repeat([1.0, 2.0, 4.0, 8.0], 4)
+    groups = np.full(tokens.size, "g")
+    folds = extrapolation_folds(np.log(tokens), groups)
+    assert [np.unique(tokens[fold.train]).size for fold in folds] == [3]
+    # Many values: the folds still hold out up to 40% of them.
+    many = np.arange(10.0)
+    assert [fold.validate.size for fold in extrapolation_folds(many, np.full(10, "g"))] == [1, 2, 3, 4]
+    # A short group (3 values) still gets a fold, fitted on its two smaller values.
+    short = extrapolation_folds(np.array([1.0, 2.0, 3.0]), np.full(3, "g"))
+    assert [fold.train.tolist() for fold in short] == [[0, 1]]
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.floats(0.1, 1e6), min_size=3, max_size=40), st.integers(1, 3))
 def test_folds_partition_rows_and_never_overlap(values, n_groups):
