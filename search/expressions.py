@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import itertools
 import keyword
 import math
 from collections import Counter
@@ -276,7 +277,39 @@ class Law:
     @functools.cached_property
     def canonical_key(self) -> str:
         """A string equal for laws that differ only in the names or order of their constants."""
-        return _canonical_key(_normalize(self.expr), self.variables, sorted(self.constant_names))
+        names = sorted(self.constant_names)
+        return min(_canonical_key(v, self.variables, names) for v in _odd_sign_variants(_normalize(self.expr)))
+
+
+# tanh nodes whose sign variants the canonical key tries; a law with more is keyed as it stands (2**n variants).
+_MAX_ODD_NODES = 3
+
+
+def _odd_sign_variants(expr: sympy.Expr) -> list[sympy.Expr]:
+    """Return ``expr`` with every choice of writing each ``tanh(u)`` as ``-tanh(-u)``.
+
+    sympy pulls a minus sign out of an odd function by the order of the names in its argument: ``tanh(b - a)``
+    becomes ``-tanh(a - b)``, so two laws that differ only in the names of their constants can differ in
+    structure. Keying every variant and keeping the smallest key removes that dependence on the names.
+    """
+    nodes = sorted({n for n in sympy.preorder_traversal(expr) if isinstance(n, sympy.tanh)}, key=sympy.default_sort_key)
+    if not nodes or len(nodes) > _MAX_ODD_NODES:
+        return [expr]
+    variants = []
+    for size in range(len(nodes) + 1):
+        for flipped in itertools.combinations(nodes, size):
+            variants.append(_flipped(expr, frozenset(flipped)))
+    return variants
+
+
+def _flipped(expr: sympy.Basic, flipped: frozenset[sympy.Basic]) -> Any:
+    # Rebuild bottom-up, writing the chosen tanh nodes as -tanh(-u) left unevaluated (evaluation would undo it).
+    if not expr.args:
+        return expr
+    args = [_flipped(arg, flipped) for arg in expr.args]
+    if expr in flipped:
+        return sympy.Mul(-1, sympy.tanh(-args[0], evaluate=False), evaluate=False)
+    return expr.func(*args)
 
 
 def _canonical_key(expr: sympy.Expr, variables: tuple[str, ...], names: list[str]) -> str:
