@@ -432,7 +432,7 @@ def finalize_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
     ctx = _context(runtime)
     target = current_target(state)
     outcome = finalize_target(ctx, state, target)
-    if outcome.state.warning:  # nothing validated: the law is a fallback
+    if outcome.state.warning:  # nothing validated (the law is a fallback), or the choice rests on one fold
         ctx.progress.note(f"warning: {outcome.state.warning}")
     ctx.progress.note(f"{target}: chose {outcome.best.expression} (validation R^2 {outcome.best.validation_r2:.4f}, "
                  f"{len(outcome.state.candidates)} candidates; {state['stopped'].get(target, '')})")

@@ -40,7 +40,15 @@ from sld.search.errors import SearchError
 from sld.search.expressions import Law
 from sld.search.fallback import fallback_choice
 from sld.search.fitting import FitConfig, GroupedFit
-from sld.search.selection import Fold, check_extrapolation, extrapolation_folds, near_ties, preferred, ranked
+from sld.search.selection import (
+    Fold,
+    check_extrapolation,
+    extrapolation_folds,
+    near_ties,
+    preferred,
+    ranked,
+    single_fold_warning,
+)
 from sld.search.warm_fits import fit_groups_warm, group_params
 
 FloatArray = NDArray[np.float64]
@@ -120,7 +128,8 @@ class SearchState:
     round : int
         The offline schedule's next round (:func:`sld.search.proposals.round_proposals`).
     warning : str
-        Set by ``finalize`` when no candidate validated and the law is a fallback (empty otherwise).
+        Set by ``finalize`` when no candidate validated and the law is a fallback, or when the choice rests on one
+        validation fold (empty otherwise).
     band : UncertaintyBand or None
         Set by ``finalize``: the near-ties' predictions beyond the data.
     restart : int
@@ -198,7 +207,8 @@ def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tupl
     it fits the training rows better *and* passes the same checks, and, when it fits better by less than the
     near-tie tolerance, only if it is closer to that consensus beyond the data, since another optimum of the same
     form can behave differently there. When no candidate validated, the best plausible fit of all training rows is
-    returned and ``state.warning`` says why validation was weak.
+    returned and ``state.warning`` says why validation was weak; a choice made on one validation fold gets a
+    warning too (`single_fold_warning`).
 
     Raises
     ------
@@ -245,6 +255,7 @@ def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tupl
         entries, problem.X, problem.y, problem.groups, problem.region, panel=panel
     )
     best, law, fit = entries[chosen]
+    state.warning = single_fold_warning(problem.target, folds, len(problem.y), config.near_tie)
     refit = fit_groups_warm(
         law,
         problem.X,

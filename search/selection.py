@@ -454,6 +454,23 @@ def near_ties(ranked: Sequence[Candidate], tolerance: float) -> list[Candidate]:
     return [c for c in ranked if c.objective <= threshold or c.validation_nmse <= error_threshold]
 
 
+def single_fold_warning(target: str, folds: Sequence[Fold], n_rows: int, tolerance: float) -> str:
+    """Return the warning a choice made on one validation fold needs, or ``""`` with more folds.
+
+    With one fold there is no spread over folds, so :func:`near_ties` separates laws by ``tolerance`` alone and
+    the choice among laws that validate alike can move with the seed (the embedded default's one fold of 4 rows
+    chose laws scoring 0.33 to 0.73 on its held-out rows at seeds 0-2). The user is told so and what to do.
+    """
+    if len(folds) != 1:
+        return ""
+    return (
+        f"Validation of target '{target}' rests on one fold ({folds[0].validate.size} held-out rows of {n_rows}): "
+        f"with no spread over folds, laws within {100 * tolerance:.0f}% of the best validation are the only "
+        "near-ties, and the choice may move with --seed. Compare the top candidates (and the report's literature "
+        "law), or add rows at more values of the axis."
+    )
+
+
 def preferred(candidates: Iterable[Candidate], tolerance: float) -> list[Candidate]:
     """Return the validated candidates in the order the final choice tries them: the choice rule.
 

@@ -188,3 +188,29 @@ def test_a_validated_candidate_keeps_its_fit_and_the_choice_reads_it_instead_of_
     np.testing.assert_allclose(
         chosen[0][2].predict(law, problem.X, problem.groups), chosen[1][2].predict(law, problem.X, problem.groups)
     )
+
+
+def test_a_choice_made_on_one_validation_fold_comes_with_a_warning():
+    # 4 sizes, 3 runs each: the folds keep 3 sizes to fit on, so all of them hold out the largest, one fold.
+    N = np.repeat(np.geomspace(1e6, 1e9, 4), 3)
+    y = 1.7 + 400 * N**-0.3 + np.random.default_rng(0).normal(0, 0.01, N.size)
+    region = ProbeRegion(axis_columns=(0,), monotone={0: "decreasing"})
+    one_fold = Problem(("N",), N[:, None], y, np.full(N.size, "g"), np.log(N), 6, region, "loss")
+    config = EngineConfig(**FAST)
+    for problem, folds in ((one_fold, 1), (_power_law_problem(), 4)):
+        assert len(make_folds(problem, 0)) == folds
+        candidate, _fit = evaluate_proposal(
+            problem,
+            Proposal("E + A * (N / 1e8)**(-alpha)"),
+            make_folds(problem, 0),
+            config=config.fit_config(),
+            complexity_penalty=0.01,
+        )
+        state = SearchState(candidates=[candidate])
+        finalize(problem, state, config)
+        assert state.ranked()
+        if folds == 1:
+            assert state.warning.startswith("Validation of target 'loss' rests on one fold (3 held-out rows of 12)")
+            assert "--seed" in state.warning
+        else:
+            assert state.warning == ""
