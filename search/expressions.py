@@ -295,8 +295,8 @@ def _odd_sign_variants(expr: sympy.Expr) -> list[sympy.Expr]:
     nodes = sorted({n for n in sympy.preorder_traversal(expr) if isinstance(n, sympy.tanh)}, key=sympy.default_sort_key)
     if not nodes or len(nodes) > _MAX_ODD_NODES:
         return [expr]
-    variants = []
-    for size in range(len(nodes) + 1):
+    variants = [expr]  # no node flipped: the expression as it stands, not rebuilt
+    for size in range(1, len(nodes) + 1):
         for flipped in itertools.combinations(nodes, size):
             variants.append(_flipped(expr, frozenset(flipped)))
     return variants
