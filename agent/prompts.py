@@ -52,6 +52,9 @@ What makes a good law:
 so prefer forms that stay finite and keep a physically sensible trend (power laws, saturation towards an \
 irreducible term, smooth interactions) over polynomials or oscillating terms that only fit the seen range;
 - few constants: every extra constant must earn its place;
+- it does not depend on the unit of a size (parameters, tokens, examples): a constant must absorb a change of \
+unit, as in A/N**alpha or a + b*log(N) or (log(N) - c)**2, never log(N)**2, log(N)**k or 1/log(N) alone \
+(such laws are rejected);
 - its constants are fitted separately per group of the data and per target; the form is shared."""
 
 

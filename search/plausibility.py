@@ -59,6 +59,10 @@ ROW_SHARE = 0.1
 # a shifted power of a proportion near 0) stay far below: the largest share seen on SLDBench's chosen laws is
 # about 110.
 CANCELLING_FACTOR = 1e3
+# A law is unit-free when rescaling its scale columns is undone by its constants: the part of the rescaling's
+# derivative that no constant's derivative spans, relative to the whole, is at most this. Unit-free forms measure
+# 1e-16 to 6e-13 (round-off), unit-bound ones 5e-7 to 1e-2 (the chosen and near-tie laws of both benches).
+UNIT_TOLERANCE = 1e-8
 # Target names that say what the target is (matched as whole words or word parts: ``lm_loss``, ``top1_acc``).
 LOSS_WORDS = ("loss", "perplexity", "ppl", "nll", "entropy")
 RATE_WORDS = ("acc", "accuracy", "error", "err", "rate", "prob", "probability", "fraction", "share", "precision",
@@ -164,6 +168,59 @@ def cancelling_reason(law: Law, fit: GroupedFit, X: FloatArray, y: FloatArray, g
         return (
             f"its terms cancel: they reach {float(np.nanmax(largest)):.3g} where the target is at most "
             f"{magnitude:.3g} (on {100 * np.mean(cancelling):.0f}% of rows), a degenerate fit"
+        )
+    return None
+
+
+def unit_reason(law: Law, fit: GroupedFit, X: FloatArray, groups: StrArray) -> str | None:
+    """Return why the fitted law depends on the unit its scale columns are measured in, or ``None``.
+
+    Parameters, tokens or examples may be counted in any unit (thousands, billions): a law of them must say the
+    same in every unit, its constants taking up the change, as ``E + A/N**a`` (A absorbs it), ``a + b*log(N)``
+    (a does) or ``(log(N) - c)**2`` (c does) do. ``c1*log(N)**c2``, ``1/sqrt(log(N))`` or ``log(N)**2`` alone do
+    not: their shape, and where they turn or level off, is set by the arbitrary point N = 1 of the unit. Such
+    forms validate well on the data when they happen to bend right there and are not what a researcher publishes.
+
+    The test is exact and local: for s the common factor of all scale columns (columns sharing a unit, such as
+    tokens and unique tokens, move together), the derivative of the prediction by s at s = 1, ``sum_j x_j
+    df/dx_j``, must lie in the span of the derivatives by the constants, at every row of each group. A unit-free
+    form passes to round-off (``UNIT_TOLERANCE``); a unit-bound one leaves a residual, also where its constants
+    are fitted.
+    """
+    columns = [j for j in range(X.shape[1]) if is_scale(X[:, j])]
+    symbols = {str(symbol): symbol for symbol in law.expr.free_symbols}
+    used = [law.variables[j] for j in columns if law.variables[j] in symbols]
+    if not used or not fit.fits:
+        return None
+    name = "unit_scale"
+    while name in symbols or name in law.variables:
+        name += "_"
+    scale = sympy.Symbol(name, positive=True)
+    # xreplace maps each symbol once, structurally (subs would take 30 ms on a 12-constant law of lr_bsz).
+    rescaled = law.expr.xreplace({symbols[variable]: symbols[variable] * scale for variable in used})
+    compiled = compile_law(rescaled, law.variables, (*law.constant_names, name))
+    theta, known = fit.row_constants(groups, law.n_params)
+    theta = np.vstack([theta, np.ones((1, theta.shape[1]))])
+    cols = np.ascontiguousarray(np.asarray(X, dtype=np.float64).T)
+    _, derivatives = compiled.values_and_gradients(cols, theta, range(law.n_params + 1))
+    worst = 0.0
+    group_arr = np.asarray(groups).astype(str)
+    for group in np.unique(group_arr[known]):
+        rows = known & (group_arr == group)
+        by_scale, by_constants = derivatives[-1, rows], derivatives[:-1, rows].T
+        if not (np.all(np.isfinite(by_scale)) and np.all(np.isfinite(by_constants))):
+            continue  # non-finite predictions are the other checks' business
+        size = float(np.linalg.norm(by_scale))
+        norms = np.linalg.norm(by_constants, axis=0)
+        if size == 0.0 or not np.any(norms > 0):
+            continue
+        basis = by_constants[:, norms > 0] / norms[norms > 0]
+        weights = np.linalg.lstsq(basis, by_scale / size, rcond=None)[0]
+        worst = max(worst, float(np.linalg.norm(by_scale / size - basis @ weights)))
+    if worst > UNIT_TOLERANCE:
+        return (
+            f"depends on the unit of {', '.join(used)}: measured in other units its shape changes and no constants "
+            f"undo it (residual {worst:.1e}); give each log of a size an offset (log(N) - c) or use powers of N"
         )
     return None
 
@@ -346,7 +403,8 @@ def plausibility_record(
     """Return the plausibility checks of a fitted law, one by one, as a JSON-ready record (for the bench JSON).
 
     Keys: ``description_length``; ``nested`` (exp in exp or log in log); ``cancelling`` (additive terms that
-    cancel at the rows, `cancelling_reason`); ``loss`` and ``rate`` (what the target
+    cancel at the rows, `cancelling_reason`); ``unit_free`` (its shape does not depend on the unit of its scale
+    columns, `unit_reason`); ``loss`` and ``rate`` (what the target
     was taken for); ``floor_kept`` (a loss's floor and a rate's range far beyond the data; ``None`` when neither
     applies); ``trends`` (variable -> trend, declared or shown by the data) and ``trends_kept`` (near the data
     and far beyond them); ``reason``
@@ -364,6 +422,7 @@ def plausibility_record(
         "description_length": description_length(law),
         "nested": nesting_reason(law) is not None,
         "cancelling": cancelling_reason(law, fit, X, y, groups) is not None,
+        "unit_free": unit_reason(law, fit, X, groups) is None,
         "loss": region.floor,
         "rate": region.unit_interval,
         "floor_kept": floor_kept if applies else None,

@@ -320,7 +320,8 @@ def check_extrapolation(
     """Return why a fitted law cannot be trusted beyond the data, or ``None`` when it passes.
 
     Checks, on every training row moved outward along the axis by each factor: the form nests no exp in exp or
-    log in log; its additive terms do not cancel at the rows (`plausibility.cancelling_reason`);
+    log in log; its additive terms do not cancel at the rows (`plausibility.cancelling_reason`); it does not
+    depend on the unit of its scale columns (`plausibility.unit_reason`);
     predictions are finite; they stay within ``EXPLOSION_SPANS`` target ranges of the observed range
     (no blow-up); they move monotonically with the factor (no oscillation, and no turning point unless the column
     has a declared optimum); trends (declared or shown by the data) hold from a row through its moved copies;
@@ -328,7 +329,11 @@ def check_extrapolation(
     together by ``FAR_FACTORS``); and in each declared optimum column, the law has its minimum inside the observed
     range for most rows.
     """
-    reason = plausibility.nesting_reason(law) or plausibility.cancelling_reason(law, fit, X, y, groups)
+    reason = (
+        plausibility.nesting_reason(law)
+        or plausibility.cancelling_reason(law, fit, X, y, groups)
+        or plausibility.unit_reason(law, fit, X, groups)
+    )
     if reason is not None:
         return reason
     span = float(np.ptp(y)) or 1.0

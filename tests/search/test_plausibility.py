@@ -9,6 +9,7 @@ from sld.search.plausibility import (
     far_trend,
     infer_region,
     nesting_reason,
+    unit_reason,
 )
 from sld.search.selection import ProbeRegion, check_extrapolation, extrapolation_folds
 
@@ -127,7 +128,7 @@ def test_scale_ratio_fold_holds_out_the_top_of_the_range_where_rows_crowd_at_sma
     [
         "a + b * log(x)",  # falls linearly in log scale for ever
         "a * x**(-b)",  # a power law with no constant: zero at infinite scale
-        "a * exp(b * log(x)**2)",  # a parabola in log-log that steepens
+        "a * exp(b * (log(x) - c)**2)",  # a parabola in log-log that steepens
     ],
 )
 def test_loss_without_a_floor_at_infinite_scale_is_rejected(text):
@@ -215,3 +216,75 @@ def test_published_sums_do_not_cancel_even_with_a_large_shifted_power():
     fit = _fixed(mixture, {"g": [-2.0, 0.5, 1e-4, 0.5]})
     y = fit.predict(mixture, p[:, None], np.full(p.size, "g"))
     assert cancelling_reason(mixture, fit, p[:, None], y, np.full(p.size, "g")) is None
+
+
+def _unit_checked(
+    text: str, variables: tuple[str, ...], X: np.ndarray, y: np.ndarray, groups: np.ndarray
+) -> str | None:
+    law = parse_law(text, variables)
+    fit = fit_law_grouped(law, X, y, groups, config=FitConfig(seed=0, n_starts=8))
+    assert fit.success
+    return unit_reason(law, fit, X, groups)
+
+
+_N = np.geomspace(1e6, 1e9, 20)
+_LOSS = 2.0 + 50.0 * _N**-0.3 + np.random.default_rng(0).normal(0.0, 1e-3, _N.size)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "E + A*N**(-a)",  # A absorbs a change of unit
+        "a + b*log(N)",  # a does
+        "a + b*(log(N) - c)**2",  # c does: the vertex is a fitted size, not N = 1
+        "A/sqrt(B + N) + C",  # B does
+        "a*tanh(k*(log(N) - m)) + b",
+        "A*(N/1e6)**(-a)*(1 + N/B)**(-b) + C",  # a fixed normalisation inside a power is taken up by A
+    ],
+)
+def test_unit_free_laws_pass_the_unit_check(text):
+    assert _unit_checked(text, ("N",), _N[:, None], _LOSS, np.full(_N.size, "g")) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "c0 + c1*log(N)**c2",  # a power of log(N): its bend is set by the point N = 1 of the unit
+        "a + b*log(N)**2",  # a parabola in log(N) with its vertex fixed at N = 1
+        "a + b/sqrt(log(N))",
+        "c0*exp(c1*log(N)**c2) + k1",
+        "A*(1 + N/1e6)**(-a) + C",  # a fixed size, 1e6 in the unit of the data, that no constant can move
+    ],
+)
+def test_laws_bound_to_the_unit_of_a_size_fail_the_unit_check(text):
+    reason = _unit_checked(text, ("N",), _N[:, None], _LOSS, np.full(_N.size, "g"))
+    assert reason is not None and "depends on the unit of N" in reason
+
+
+def test_the_unit_check_moves_all_scale_columns_together_and_skips_the_others():
+    # Tokens and unique tokens share a unit: a law of their ratio is unit-free although either column alone is
+    # not (Muennighoff et al.'s data-constrained law). A proportion in [0, 1] is not a size and is not checked.
+    rng = np.random.default_rng(1)
+    tokens, unique = np.geomspace(1e8, 1e11, 40), np.geomspace(1e8, 1e10, 40)[rng.permutation(40)]
+    share = np.linspace(0.0, 1.0, 40)
+    X = np.column_stack([tokens, unique, share])
+    y = 2.0 + 30.0 * tokens**-0.2 + 0.1 * np.exp(-(tokens / unique - 1.0) / 10.0) + 0.05 * np.exp(share)
+    groups = np.full(40, "g")
+    variables = ("D", "U", "p")
+    assert _unit_checked("E + A*D**(-a) + B*exp(-(D/U - 1)/R) + c*exp(k*p)", variables, X, y, groups) is None
+    reason = _unit_checked("E + A*D**(-a) + B*log(U)**2 + c*exp(k*p)", variables, X, y, groups)
+    assert reason is not None and "depends on the unit of D, U" in reason
+
+
+def test_each_group_is_checked_with_its_own_constants():
+    N = np.concatenate([_N, _N])
+    y = np.concatenate([_LOSS, 1.5 + 20.0 * _N**-0.25])
+    groups = np.repeat(["a", "b"], _N.size)
+    assert _unit_checked("E + A*N**(-a)", ("N",), N[:, None], y, groups) is None
+    assert _unit_checked("a + b*log(N)**2", ("N",), N[:, None], y, groups) is not None
+
+
+def test_check_extrapolation_rejects_a_law_bound_to_the_unit_of_its_axis():
+    region = ProbeRegion(axis_columns=(0,), monotone={0: "decreasing"}, floor=True)
+    reason = _checked("c0 + c1*log(x)**c2", _N, _LOSS, region)
+    assert reason is not None and reason.startswith("depends on the unit of x")

@@ -1,6 +1,7 @@
-"""The chosen laws in bench JSON files are plausible: no exp in exp or log in log, no additive terms that cancel, a
-loss keeps its floor, and the trends the data show hold beyond the data (issue 11). Files without the plausibility
-records (or, for the cancelling terms, written before that check) are skipped."""
+"""The chosen laws in bench JSON files are plausible: no exp in exp or log in log, no additive terms that cancel, no
+dependence on the unit of a scale column, a loss keeps its floor, and the trends the data show hold beyond the data
+(issue 11). Files without the plausibility records (or, for the cancelling terms and the units, written before that
+check) are skipped."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ def implausible_laws(path: Path) -> tuple[int, list[str]]:
                 problems.append(f"{where} nests exp in exp or log in log")
             if record.get("cancelling") is True:
                 problems.append(f"{where} has additive terms that cancel (a degenerate fit)")
+            if record.get("unit_free") is False:
+                problems.append(f"{where} depends on the unit of a scale column")
             if record["loss"] and record["floor_kept"] is not True:
                 problems.append(f"{where} has no finite floor beyond the data")
             if record["trends_kept"] is not True:
@@ -60,7 +63,7 @@ def test_the_check_reads_what_the_bench_writes(shared_sldbench, tmp_path):
     checked, problems = implausible_laws(out)
     assert checked == 1 and problems == []
     record = json.loads(out.read_text())["tasks"]["parallel_scaling_law"]["plausibility"]["loss"]
-    assert record["cancelling"] is False
+    assert record["cancelling"] is False and record["unit_free"] is True
     assert record["loss"] is True and record["trends"] == {"num_params": "decreasing", "parallel_size": "decreasing"}
 
 
@@ -70,9 +73,11 @@ def test_the_check_finds_implausible_laws(tmp_path):
         "t1": {"plausibility": {"loss": {**record, "expression": "a * exp(b * exp(c * N))", "floor_kept": True}}},
         "t2": {"plausibility": {"loss": {**record, "expression": "a * N**(-b)"}}},
         "t3": {"plausibility": {"loss": {**record, "expression": "a + b*N", "loss": False, "trends_kept": False}}},
+        "t4": {"plausibility": {"loss": {**record, "expression": "a + b*log(N)**2", "floor_kept": True,
+                                         "unit_free": False}}},
     }
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"method": "sld", "tasks": tasks}))
     checked, problems = implausible_laws(path)
-    assert checked == 3 and len(problems) == 3
-    assert "nests" in problems[0] and "floor" in problems[1] and "trends" in problems[2]
+    assert checked == 4 and len(problems) == 4
+    assert "nests" in problems[0] and "floor" in problems[1] and "trends" in problems[2] and "unit" in problems[3]
