@@ -471,8 +471,8 @@ def single_fold_warning(target: str, folds: Sequence[Fold], n_rows: int, toleran
     return (
         f"Validation of target '{target}' rests on one fold ({folds[0].validate.size} held-out rows of {n_rows}): "
         f"with no spread over folds, laws within {100 * tolerance:.0f}% of the best validation are the only "
-        "near-ties, and the choice may move with --seed. Compare the top candidates (and the report's literature "
-        "law), or add rows at more values of the axis."
+        "near-ties, and the choice may move with --seed. Compare the top candidates (the report lists them, beside "
+        "the literature law where the task has one), or add rows at more values of the axis."
     )
 
 
