@@ -55,6 +55,8 @@ irreducible term, smooth interactions) over polynomials or oscillating terms tha
 - it does not depend on the unit of a size (parameters, tokens, examples): a constant must absorb a change of \
 unit, as in A/N**alpha or a + b*log(N) or (log(N) - c)**2, never log(N)**2, log(N)**k or 1/log(N) alone \
 (such laws are rejected);
+- it uses every variable along which the data show a trend: a law without one predicts no change along it \
+(among laws that validate alike, those that keep every trend are chosen);
 - its constants are fitted separately per group of the data and per target; the form is shared."""
 
 

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from sld.search.candidates import Candidate
 from sld.search.expressions import Law
 from sld.search.fitting import GroupedFit
-from sld.search.plausibility import description_length
+from sld.search.plausibility import description_length, trends_left_out
 from sld.search.selection import ProbeRegion, moved_along
 
 FloatArray = NDArray[np.float64]
@@ -185,7 +185,8 @@ def consensus_choice(
     -------
     tuple of (int, UncertaintyBand, ndarray)
         Among the near-ties within ``CONSENSUS_TOLERANCE`` of the closest one to the consensus, the first by
-        (not a literature family, objective, description length, expression); the near-ties' band; and the
+        (leaves a trend variable out, not a literature family, objective, description length, expression); the
+        near-ties' band; and the
         consensus, the median prediction of the (finite) near-ties and panel at the probe points of
         :func:`probe_predictions`, shape (k, n), against which another fit of the chosen law can be measured
         (:func:`distance_to`).
@@ -202,9 +203,11 @@ def consensus_choice(
     deviation = distance_to(predictions[candidates], consensus, span=float(np.ptp(y)))
     agree = [int(i) for i, d in zip(candidates, deviation, strict=True) if d <= deviation.min() + CONSENSUS_TOLERANCE]
 
-    def key(index: int) -> tuple[bool, float, int, str]:
+    def key(index: int) -> tuple[bool, bool, float, int, str]:
         candidate, law, _ = entries[index]
-        return (candidate.source != "family", candidate.objective, description_length(law), candidate.expression)
+        left_out = bool(trends_left_out(law, region))
+        return (left_out, candidate.source != "family", candidate.objective, description_length(law),
+                candidate.expression)
 
     chosen = min(agree, key=key)
     factors = region.factors if region.axis_columns else (1.0,)

@@ -42,6 +42,7 @@ from sld.search.fallback import fallback_choice
 from sld.search.fitting import FitConfig, GroupedFit
 from sld.search.selection import (
     Fold,
+    ProbeRegion,
     check_extrapolation,
     extrapolation_folds,
     near_ties,
@@ -161,9 +162,11 @@ class SearchState:
         """Return the canonical keys already evaluated."""
         return {candidate.key for candidate in self.candidates if candidate.key}
 
-    def preferred(self, tolerance: float) -> list[Candidate]:
+    def preferred(
+        self, tolerance: float, *, variables: tuple[str, ...] = (), region: ProbeRegion | None = None
+    ) -> list[Candidate]:
         """Return the validated candidates in the order the final choice tries them (:func:`~.selection.preferred`)."""
-        return preferred(self.candidates, tolerance)
+        return preferred(self.candidates, tolerance, variables=variables, region=region)
 
     def ranked(self) -> list[Candidate]:
         """Return the validated candidates, best first (:func:`~sld.search.selection.ranked`)."""
@@ -232,7 +235,7 @@ def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tupl
         return fallback.candidate, fallback.law, fallback.fit
     entries: list[tuple[Candidate, Law, GroupedFit]] = []
     panel: list[tuple[Candidate, Law, GroupedFit]] = []
-    ordered = state.preferred(config.near_tie)
+    ordered = state.preferred(config.near_tie, variables=problem.variables, region=problem.region)
     n_tied = len(near_ties(state.ranked(), config.near_tie))
     # Up to MAX_NEAR_TIES near-ties are compared, and the next validated laws join their consensus up to that
     # many voters; only when no near-tie reproduces does the next candidate get its turn to be chosen.

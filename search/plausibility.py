@@ -78,6 +78,20 @@ def description_length(law: Law) -> int:
     return sum(1 for _ in sympy.preorder_traversal(law.expr))
 
 
+def trends_left_out(law: Law, region: ProbeRegion) -> tuple[str, ...]:
+    """Return the variables with a trend (declared, or shown by the training rows) that the law does not use.
+
+    Along such a variable the law predicts no change at all where the data show the target moving: beyond the
+    data it does not keep that trend, it ignores it. The folds cannot see this, since they extrapolate along the
+    axis and every row keeps its other values (on SLDBench's data-constrained task, laws without the model size
+    validate as well as the ones with it). It is no reason to reject a law (a variable's effect can be small
+    beside the others', and vocab's best law leaves the non-vocabulary parameters out), so the choice prefers,
+    among near-ties, the laws that leave out no trend (:func:`sld.search.selection.preferred`).
+    """
+    used = {str(symbol) for symbol in law.expr.free_symbols}
+    return tuple(law.variables[column] for column in sorted(region.monotone) if law.variables[column] not in used)
+
+
 def nesting_reason(law: Law) -> str | None:
     """Return why the form nests exp inside exp or log inside log, or ``None`` when it does not.
 
@@ -407,8 +421,8 @@ def plausibility_record(
     columns, `unit_reason`); ``loss`` and ``rate`` (what the target
     was taken for); ``floor_kept`` (a loss's floor and a rate's range far beyond the data; ``None`` when neither
     applies); ``trends`` (variable -> trend, declared or shown by the data) and ``trends_kept`` (near the data
-    and far beyond them); ``reason``
-    (the full extrapolation check's verdict, ``None`` when it passes).
+    and far beyond them); ``trends_left_out`` (trend variables the law does not use, `trends_left_out`);
+    ``reason`` (the full extrapolation check's verdict, ``None`` when it passes).
     """
     from sld.search.selection import check_extrapolation, trend_reason
 
@@ -428,5 +442,6 @@ def plausibility_record(
         "floor_kept": floor_kept if applies else None,
         "trends": {variables[column]: trend for column, trend in sorted(region.monotone.items())},
         "trends_kept": trend_reason(law, fit, X, y, groups, region) is None and far_trend_kept,
+        "trends_left_out": list(trends_left_out(law, region)),
         "reason": check_extrapolation(law, fit, X, y, groups, region),
     }

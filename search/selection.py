@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sld.search import plausibility
-from sld.search.expressions import Law
+from sld.search.expressions import Law, parse_law
 from sld.search.fitting import FitConfig, GroupedFit
 from sld.search.profile import is_scale
 from sld.search.scoring import Scores, score_predictions
@@ -476,16 +476,31 @@ def single_fold_warning(target: str, folds: Sequence[Fold], n_rows: int, toleran
     )
 
 
-def preferred(candidates: Iterable[Candidate], tolerance: float) -> list[Candidate]:
+def preferred(
+    candidates: Iterable[Candidate],
+    tolerance: float,
+    *,
+    variables: tuple[str, ...] = (),
+    region: ProbeRegion | None = None,
+) -> list[Candidate]:
     """Return the validated candidates in the order the final choice tries them: the choice rule.
 
-    Near-ties (:func:`near_ties`) come first: among them a literature family wins over a generated form, then the
-    objective decides (a published form carries knowledge of how laws behave beyond the data that a few folds
-    cannot check); :func:`sld.search.engine.finalize` then chooses among them by their consensus beyond the data
-    (:func:`sld.search.consensus.consensus_choice`).
+    Near-ties (:func:`near_ties`) come first: among them a law that uses every variable with a trend in
+    ``region`` wins over one that leaves a trend out (`plausibility.trends_left_out`: the folds cannot see what a
+    law says along the variables they do not extrapolate), then a literature family wins over a generated form,
+    then the objective decides (a published form carries knowledge of how laws behave beyond the data that a few
+    folds cannot check); :func:`sld.search.engine.finalize` then chooses among them by their consensus beyond the
+    data (:func:`sld.search.consensus.consensus_choice`). Without ``region`` no trend is known.
     """
     order = ranked(candidates)
     near = near_ties(order, tolerance)
     tied = {id(c) for c in near}
-    near.sort(key=lambda c: (c.source != "family", c.objective, c.n_params, c.expression))
+
+    def key(candidate: Candidate) -> tuple[bool, bool, float, int, str]:
+        left_out = region is not None and bool(
+            plausibility.trends_left_out(parse_law(candidate.expression, variables), region)
+        )
+        return (left_out, candidate.source != "family", candidate.objective, candidate.n_params, candidate.expression)
+
+    near.sort(key=key)
     return near + [c for c in order if id(c) not in tied]

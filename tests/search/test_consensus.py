@@ -83,3 +83,26 @@ def test_the_next_validated_laws_vote_when_two_near_ties_disagree():
     assert alone == 0 and chosen == 1
     assert len(band.laws) == 2  # the band is the near-ties' spread; the panel only votes
     assert consensus.shape == (3, x.size)
+
+
+def test_among_agreeing_laws_one_that_keeps_every_trend_wins_over_a_family_that_leaves_one_out():
+    # Two variables, both with a trend; the family ignores the second (it predicts no change along it), the
+    # generated law uses both. They agree beyond the data along the axis, so the folds cannot tell them apart.
+    x = np.geomspace(1.0, 10.0, 8)
+    z = np.linspace(1.0, 2.0, 8)
+    X = np.column_stack([x, z])
+    y = 1.0 + 0.1 * x
+    groups = np.full(x.size, "g")
+
+    def entry(text: str, params: list[float], source: str) -> tuple[Candidate, object, GroupedFit]:
+        law = parse_law(text, ("x", "z"))
+        fit = GroupedFit(fits={"g": FitResult(np.array(params), True, "", 0.0, 1)})
+        return Candidate(text, source=source, status="ok", objective=0.01, n_params=law.n_params), law, fit
+
+    entries = [entry("a + b*x", [1.0, 0.1], "family"), entry("a + b*x + c*z", [1.0, 0.1, -1e-6], "evolution")]
+    region = ProbeRegion(axis_columns=(0,), monotone={0: "increasing", 1: "decreasing"})
+    chosen, _, _ = consensus_choice(entries, X, y, groups, region)
+    assert chosen == 1
+    # With no trend along z, nothing is left out and the family wins as before.
+    chosen, _, _ = consensus_choice(entries, X, y, groups, ProbeRegion(axis_columns=(0,), monotone={0: "increasing"}))
+    assert chosen == 0

@@ -214,3 +214,22 @@ def test_a_choice_made_on_one_validation_fold_comes_with_a_warning():
             assert "--seed" in state.warning
         else:
             assert state.warning == ""
+
+
+def test_near_ties_that_keep_every_trend_come_before_the_ones_that_leave_a_trend_out():
+    def candidate(expression: str, source: str, objective: float) -> Candidate:
+        return Candidate(expression, source=source, status="ok", objective=objective, validation_nmse=objective,
+                         fold_r2=(1 - objective, 1 - objective))
+
+    state = SearchState(
+        candidates=[
+            candidate("E + A/N**a", "family", 0.100),  # leaves D out
+            candidate("E + A/N**a + B/D**b", "evolution", 0.105),
+            candidate("E + B/D**b + A*N", "evolution", 0.300),  # not a near-tie: stays behind
+        ]
+    )
+    region = ProbeRegion(axis_columns=(1,), monotone={0: "decreasing", 1: "decreasing"})
+    order = [c.expression for c in state.preferred(0.1, variables=("N", "D"), region=region)]
+    assert order == ["E + A/N**a + B/D**b", "E + A/N**a", "E + B/D**b + A*N"]
+    # Without a region no trend is known: the family leads the near-ties.
+    assert state.preferred(0.1)[0].expression == "E + A/N**a"

@@ -9,6 +9,7 @@ from sld.search.plausibility import (
     far_trend,
     infer_region,
     nesting_reason,
+    trends_left_out,
     unit_reason,
 )
 from sld.search.selection import ProbeRegion, check_extrapolation, extrapolation_folds
@@ -288,3 +289,13 @@ def test_check_extrapolation_rejects_a_law_bound_to_the_unit_of_its_axis():
     region = ProbeRegion(axis_columns=(0,), monotone={0: "decreasing"}, floor=True)
     reason = _checked("c0 + c1*log(x)**c2", _N, _LOSS, region)
     assert reason is not None and reason.startswith("depends on the unit of x")
+
+
+def test_trends_left_out_names_the_trend_variables_a_law_does_not_use():
+    region = ProbeRegion(axis_columns=(2,), monotone={0: "decreasing", 1: "decreasing"})
+    variables = ("U", "N", "D")
+    assert trends_left_out(parse_law("E + A/U**a + B/D**b", variables), region) == ("N",)
+    assert trends_left_out(parse_law("E + A/U**a + B/N**b + C/D**c", variables), region) == ()
+    # D is the axis but shows no trend: leaving it out is not leaving a trend out.
+    assert trends_left_out(parse_law("E + A/U**a + B/N**b", variables), region) == ()
+    assert trends_left_out(parse_law("E + C/D**c", variables), region) == ("U", "N")
