@@ -186,10 +186,9 @@ def consensus_choice(
     tuple of (int, UncertaintyBand, ndarray)
         Among the near-ties within ``CONSENSUS_TOLERANCE`` of the closest one to the consensus, the first by
         (leaves a trend variable out, not a literature family, objective, description length, expression); the
-        near-ties' band; and the
-        consensus, the median prediction of the (finite) near-ties and panel at the probe points of
-        :func:`probe_predictions`, shape (k, n), against which another fit of the chosen law can be measured
-        (:func:`distance_to`).
+        near-ties' band; and the consensus, the median prediction of the (finite) near-ties and panel at the probe
+        points of :func:`probe_predictions`, shape (k, n), against which another fit of the chosen law can be
+        measured (:func:`distance_to`).
     """
     voters = [*entries, *panel]
     predictions = np.stack([probe_predictions(law, fit, X, groups, region) for _, law, fit in voters])

@@ -490,14 +490,14 @@ def preferred(
     law says along the variables they do not extrapolate), then a literature family wins over a generated form,
     then the objective decides (a published form carries knowledge of how laws behave beyond the data that a few
     folds cannot check); :func:`sld.search.engine.finalize` then chooses among them by their consensus beyond the
-    data (:func:`sld.search.consensus.consensus_choice`). Without ``region`` no trend is known.
+    data (:func:`sld.search.consensus.consensus_choice`). Without ``region`` and ``variables`` no trend is known.
     """
     order = ranked(candidates)
     near = near_ties(order, tolerance)
     tied = {id(c) for c in near}
 
     def key(candidate: Candidate) -> tuple[bool, bool, float, int, str]:
-        left_out = region is not None and bool(
+        left_out = region is not None and bool(variables) and bool(
             plausibility.trends_left_out(parse_law(candidate.expression, variables), region)
         )
         return (left_out, candidate.source != "family", candidate.objective, candidate.n_params, candidate.expression)
