@@ -16,12 +16,12 @@ from numpy.typing import NDArray
 from sld.search.errors import ExpressionError
 from sld.search.expressions import ConstantSpec, Law, parse_law
 from sld.search.fitting import FitConfig, FitResult, GroupedFit
-from sld.search.plausibility import nesting_reason
+from sld.search.plausibility import nesting_reason, optimum_left_out_reason
 from sld.search.proposals import Proposal
 from sld.search.scoring import score_predictions
 from sld.search.selection import Fold, ProbeRegion, check_extrapolation, validate_law
 from sld.search.shared_fits import effective_params, shared_identity
-from sld.search.warm_fits import fit_groups_warm, fit_row_sets, group_params
+from sld.search.warm_fits import RowSetFits, fit_groups_warm, group_params
 
 FloatArray = NDArray[np.float64]
 StrArray = NDArray[np.str_]
@@ -262,40 +262,39 @@ def evaluate_proposal(
         return _finished(candidate, started), None
     candidate.key, shared = proposal_key(proposal, law)
     candidate.shared, candidate.n_params = tuple(sorted(shared)), law.n_params
-    structural = prefit_reason(law, problem.max_params)
+    # A law that leaves out a variable with an optimum is rejected before the fits it would fail after.
+    structural = prefit_reason(law, problem.max_params) or optimum_left_out_reason(law, problem.region)
     if structural is not None:
         candidate.reason = structural
         return _finished(candidate, started), None
-    # Batched: every fold's training rows and all training rows in one solve. Scipy (the reference): validate first
-    # (folds from small to large, each warm-starting the next), then fit all training rows warm-started from the
-    # largest fold, so that hopeless forms stop early.
-    batched = None
+    # Batched: the fit on all training rows first, since it decides most rejections (no floor, a turn beyond the
+    # data, no optimum) before any fold is fitted; then every fold's training rows, as `RowSetFits` would have fitted
+    # them with it in one solve. Scipy (the reference): validate first (folds from small to large, each warm-starting
+    # the next), then fit all training rows warm-started from the largest fold, so that hopeless forms stop early.
+    fold_fits: list[GroupedFit] | None = None
     if config.solver == "batched":
-        row_sets = [fold.train for fold in folds] + [np.arange(problem.y.size)]
-        batched = fit_row_sets(law, problem.X, problem.y, problem.groups, row_sets, config=config, shared=shared)
+        row_sets = RowSetFits(
+            law, problem.X, problem.y, problem.groups,
+            [fold.train for fold in folds] + [np.arange(problem.y.size)], config=config, shared=shared,
+        )
+        fit = row_sets.fits([len(folds)])[0]
+        reason = _full_fit_reason(candidate, law, fit, problem, min_train_r2)
+        if reason is not None:
+            return _finished(candidate, started), fit
+        fold_fits = row_sets.fits(range(len(folds)))
     validation = validate_law(
-        law, problem.X, problem.y, problem.groups, folds, config=config, shared=shared,
-        fits=None if batched is None else batched[:-1],
+        law, problem.X, problem.y, problem.groups, folds, config=config, shared=shared, fits=fold_fits
     )
     if validation.failed:
         candidate.status = "rejected" if validation.message.startswith("hopeless") else "failed"
         candidate.reason = f"validation: {validation.message}"
         return _finished(candidate, started), None
-    fit = batched[-1] if batched is not None else fit_groups_warm(
-        law, problem.X, problem.y, problem.groups, config=config, initial=validation.warm, shared=shared
-    )
-    scores = score_predictions(problem.y, fit.predict(law, problem.X, problem.groups))
-    if scores.failed or not math.isfinite(scores.r2):
-        candidate.status, candidate.reason = "failed", scores.message or "fit failed"
-        return _finished(candidate, started), None
-    candidate.train_r2 = float(scores.r2)
-    if candidate.train_r2 < min_train_r2:
-        candidate.reason = f"hopeless: training R^2 {candidate.train_r2:.3f}"
-        return _finished(candidate, started), fit
-    reason = check_extrapolation(law, fit, problem.X, problem.y, problem.groups, problem.region)
-    if reason is not None:
-        candidate.reason = reason
-        return _finished(candidate, started), fit
+    if fold_fits is None:
+        fit = fit_groups_warm(
+            law, problem.X, problem.y, problem.groups, config=config, initial=validation.warm, shared=shared
+        )
+        if _full_fit_reason(candidate, law, fit, problem, min_train_r2) is not None:
+            return _finished(candidate, started), fit
     candidate.status = "ok"
     candidate.group_constants = {name: tuple(map(float, params)) for name, params in group_params(fit).items()}
     candidate.validation_r2, candidate.validation_nmse = validation.r2, validation.nmse
@@ -317,6 +316,28 @@ def penalized(nmse: float, law: Law, shared: frozenset[str], groups: StrArray, p
     Shared constants cost a fraction of a constant per group: one value serves every group.
     """
     return nmse * (1.0 + penalty * effective_params(law.n_params, len(shared), len(np.unique(groups))))
+
+
+def _full_fit_reason(
+    candidate: Candidate, law: Law, fit: GroupedFit, problem: Problem, min_train_r2: float
+) -> str | None:
+    """Score the fit on all training rows into ``candidate`` and return why it is rejected there, or ``None``.
+
+    A fit that fails or predicts non-finite values fails the candidate; one below ``min_train_r2`` is hopeless; one
+    that cannot be trusted beyond the data (`sld.search.selection.check_extrapolation`) is rejected.
+    """
+    scores = score_predictions(problem.y, fit.predict(law, problem.X, problem.groups))
+    if scores.failed or not math.isfinite(scores.r2):
+        candidate.status, candidate.reason = "failed", scores.message or "fit failed"
+        return candidate.reason
+    candidate.train_r2 = float(scores.r2)
+    if candidate.train_r2 < min_train_r2:
+        candidate.reason = f"hopeless: training R^2 {candidate.train_r2:.3f}"
+        return candidate.reason
+    reason = check_extrapolation(law, fit, problem.X, problem.y, problem.groups, problem.region)
+    if reason is not None:
+        candidate.reason = reason
+    return reason
 
 
 def _finished(candidate: Candidate, started: float) -> Candidate:

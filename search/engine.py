@@ -48,6 +48,7 @@ from sld.search.selection import (
     near_ties,
     preferred,
     ranked,
+    ranks,
     single_fold_warning,
 )
 from sld.search.warm_fits import fit_groups_warm, group_params
@@ -195,8 +196,13 @@ class SearchOutcome:
 
 
 def make_folds(problem: Problem, seed: int) -> list[Fold]:
-    """Return the validation folds of a problem's training rows."""
-    return extrapolation_folds(problem.order, problem.groups, seed=seed)
+    """Return the validation folds of a problem's training rows: those that can rank laws on its target.
+
+    A fold holding out one or two rows (the largest axis value of a single curve), or a flat tail, validates
+    nothing (`sld.search.selection.ranks`), so it is neither fitted nor counted (an rnsl NMT curve of 10 rows has
+    two such folds of four).
+    """
+    return [fold for fold in extrapolation_folds(problem.order, problem.groups, seed=seed) if ranks(fold, problem.y)]
 
 
 def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tuple[Candidate, Law, GroupedFit]:

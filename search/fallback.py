@@ -21,7 +21,7 @@ from sld.search.expressions import Law
 from sld.search.fitting import FitConfig, GroupedFit
 from sld.search.plausibility import description_length
 from sld.search.scoring import score_predictions
-from sld.search.selection import Fold, check_extrapolation
+from sld.search.selection import MIN_VALIDATE_ROWS, Fold, check_extrapolation, ranks
 from sld.search.warm_fits import fit_groups_warm
 
 # Candidates refitted on all training rows for the fallback, in evaluation order (families come first).
@@ -40,8 +40,11 @@ class Fallback:
 
 def weak_validation_reason(problem: Problem, candidates: Sequence[Candidate], folds: Sequence[Fold]) -> str:
     """Return why validation could not pass any law: few held-out rows, a flat tail, what the candidates failed on."""
-    usable = [fold for fold in folds if fold.validate.size >= 3]
-    parts = [f"{len(problem.y)} training rows leave {len(usable)} validation fold(s) with 3+ held-out rows"]
+    usable = [fold for fold in folds if ranks(fold, problem.y)]
+    parts = [
+        f"{len(problem.y)} training rows leave {len(usable)} validation fold(s) with {MIN_VALIDATE_ROWS}+ held-out rows"
+        " that vary"
+    ]
     spread = float(np.ptp(problem.y)) or 1.0
     if usable:
         tail = min(float(np.ptp(problem.y[fold.validate])) for fold in usable) / spread

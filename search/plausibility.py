@@ -92,6 +92,23 @@ def trends_left_out(law: Law, region: ProbeRegion) -> tuple[str, ...]:
     return tuple(law.variables[column] for column in sorted(region.monotone) if law.variables[column] not in used)
 
 
+def optimum_left_out_reason(law: Law, region: ProbeRegion) -> str | None:
+    """Return why a law cannot have a declared optimum before it is fitted: it does not use that variable.
+
+    Along a variable it does not use a law is flat, so it has no interior minimum there whatever its constants
+    (`sld.search.selection.check_extrapolation` would reject the fitted law with the same reason). On lr_bsz, whose
+    learning rate and batch size have optima, one candidate in seven leaves one of them out.
+    """
+    used = {str(symbol) for symbol in law.expr.free_symbols}
+    for column in region.optima:
+        if law.variables[column] not in used:
+            return (
+                f"has no interior minimum in column {column}, where the target has an optimum "
+                f"({law.variables[column]} is not in the law)"
+            )
+    return None
+
+
 def nesting_reason(law: Law) -> str | None:
     """Return why the form nests exp inside exp or log inside log, or ``None`` when it does not.
 

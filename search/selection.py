@@ -117,6 +117,15 @@ def extrapolation_folds(
     return sorted(folds.values(), key=lambda fold: fold.validate.size)
 
 
+# Held-out rows a fold needs to rank laws: R^2 is undefined on fewer, or on a constant target.
+MIN_VALIDATE_ROWS = 3
+
+
+def ranks(fold: Fold, y: FloatArray) -> bool:
+    """Return whether a fold can rank laws on target ``y``: it holds out ``MIN_VALIDATE_ROWS``+ rows that vary."""
+    return fold.validate.size >= MIN_VALIDATE_ROWS and bool(np.ptp(y[fold.validate]) > 0)
+
+
 def _below_against(scores: Scores, y_fold: FloatArray, spread: float, r2: float) -> bool:
     # Whether a fold's error is also below ``r2`` against the spread of all the target's rows. Where the held-out
     # rows are a flat, noisy tail (a learning curve levelling off), their own variance is tiny and every law's fold
@@ -238,8 +247,8 @@ def validate_law(
     # Smallest training part first: each fold warm-starts the next, larger one.
     for index in sorted(range(len(folds)), key=lambda i: folds[i].train.size):
         fold = folds[index]
-        if fold.validate.size < 3 or np.ptp(y[fold.validate]) == 0:
-            continue  # R^2 is undefined on fewer than 3 rows or a constant target: the fold cannot rank laws
+        if not ranks(fold, y):
+            continue
         fit = fits[index] if fits is not None else fit_groups_warm(
             law, X[fold.train], y[fold.train], groups[fold.train], config=config, initial=warm, shared=shared
         )

@@ -8,7 +8,7 @@ is validated on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -172,21 +172,76 @@ def fit_row_sets(
             )
             warm = group_params(out[index]) or None
         return [out[index] for index in range(len(row_sets))]
-    if sum(rows.size for rows in row_sets) * config.n_starts <= ONE_BATCH_ROWS:
-        independent = _fit_row_sets_batched(law, X, y, groups, row_sets, config=config, initial=[None] * len(row_sets))
-        return independent if not shared else _fit_shared_sets(law, X, y, groups, row_sets, independent, shared, config)
-    # Two batches: the smallest subset from every start, then all the others warm-started from it with a third of
-    # the starts (as the scipy path warm-starts each subset from the previous one). Far fewer rows to evaluate than
-    # every subset from every start.
-    order = sorted(range(len(row_sets)), key=lambda i: row_sets[i].size)
-    first = _fit_row_sets_batched(law, X, y, groups, [row_sets[order[0]]], config=config, initial=[None])[0]
-    warm = group_params(first) or None
-    rest = _fit_row_sets_batched(
-        law, X, y, groups, [row_sets[i] for i in order[1:]], config=config, initial=[warm] * (len(order) - 1)
-    )
-    by_index = dict(zip(order, [first, *rest], strict=True))
-    independent = [by_index[index] for index in range(len(row_sets))]
-    return independent if not shared else _fit_shared_sets(law, X, y, groups, row_sets, independent, shared, config)
+    return RowSetFits(law, X, y, groups, row_sets, config=config, shared=shared).fits(range(len(row_sets)))
+
+
+class RowSetFits:
+    """The batched fits of one law on several subsets of the rows, each made when it is first asked for.
+
+    A candidate's fit on all its training rows decides most rejections (no floor, a turn beyond the data, no
+    optimum) before any fold is fitted, so `sld.search.candidates.evaluate_proposal` asks for that fit first and for
+    the folds' only when it passes (on lr_bsz half the candidates are rejected on it). Asking for the subsets in any
+    order, in one call or several, gives the fits `fit_row_sets` gives in one call: every problem of a batch stops
+    on its own, and how the subsets are started is decided once for all of them here. Up to ``ONE_BATCH_ROWS``
+    rows (summed over subsets and starts) every subset is fitted from every start; beyond, the smallest subset is
+    fitted first from every start and warm-starts all the others with a third of the starts (as the scipy path
+    warm-starts each subset from the previous one): far fewer rows to evaluate than every subset from every start.
+
+    Parameters
+    ----------
+    law : Law
+        The law.
+    X, y, groups : ndarray
+        Rows of shapes (n, d), (n,), (n,).
+    row_sets : sequence of ndarray of int
+        Row indices of each subset.
+    config : FitConfig
+        Constant-fit settings (the batched solver).
+    shared : frozenset of str
+        Constants with one value for all groups, fitted jointly per subset from the per-group fits.
+    """
+
+    def __init__(
+        self,
+        law: Law,
+        X: FloatArray,
+        y: FloatArray,
+        groups: NDArray[np.str_],
+        row_sets: Sequence[NDArray[np.intp]],
+        *,
+        config: FitConfig,
+        shared: frozenset[str] = frozenset(),
+    ) -> None:
+        self._law, self._X, self._y, self._groups = law, X, y, groups
+        self._row_sets, self._config, self._shared = list(row_sets), config, shared
+        self._done: dict[int, GroupedFit] = {}
+        self._warm_from: int | None = None
+        self._warm: dict[str, FloatArray] | None = None
+        if sum(rows.size for rows in row_sets) * config.n_starts > ONE_BATCH_ROWS:
+            self._warm_from = min(range(len(row_sets)), key=lambda i: row_sets[i].size)
+
+    def fits(self, indices: Iterable[int]) -> list[GroupedFit]:
+        """Return the fits of the subsets at ``indices`` (in that order), fitting those not fitted yet in one batch."""
+        wanted = list(indices)
+        if self._warm_from is not None and self._warm_from not in self._done:
+            first = self._fit_batch([self._warm_from], initial=None)
+            self._warm = group_params(first[0]) or None
+            self._done[self._warm_from] = first[0]
+        todo = sorted({index for index in wanted if index not in self._done})
+        if todo:
+            initial = None if self._warm_from is None else self._warm
+            self._done.update(zip(todo, self._fit_batch(todo, initial=initial), strict=True))
+        return [self._done[index] for index in wanted]
+
+    def _fit_batch(self, indices: list[int], *, initial: Mapping[str, FloatArray] | None) -> list[GroupedFit]:
+        row_sets = [self._row_sets[index] for index in indices]
+        law, X, y, groups = self._law, self._X, self._y, self._groups
+        independent = _fit_row_sets_batched(
+            law, X, y, groups, row_sets, config=self._config, initial=[initial] * len(row_sets)
+        )
+        if not self._shared:
+            return independent
+        return _fit_shared_sets(law, X, y, groups, row_sets, independent, self._shared, self._config)
 
 
 def _fit_shared_sets(

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from sld.search import ConstantSpec, FitConfig, fit_law, fit_law_grouped, parse_law
+from sld.search import ConstantSpec, FitConfig, fit_law, fit_law_grouped, parse_law, warm_fits
 from sld.search.batched_fits import DAMPING_START, solve_batch
 from sld.search.selection import extrapolation_folds
 from sld.search.shared_fits import fit_shared
-from sld.search.warm_fits import fit_row_sets
+from sld.search.warm_fits import RowSetFits, fit_row_sets
 
 BATCHED, SCIPY = FitConfig(n_starts=6, seed=0), FitConfig(n_starts=6, seed=0, solver="scipy")
 
@@ -254,3 +254,22 @@ def test_joint_shared_fits_of_42_groups_match_or_beat_scipy_on_every_fold(shared
         cold_worse += _joint_sse(cold, rows[2]) > _joint_sse(reference, rows[2]) * (1 + 1e-3)
     # Without the short first step the batched fit lands far from the optimum on some fold: the test can fail.
     assert cold_worse >= 1
+
+
+@pytest.mark.parametrize("one_batch_rows", [warm_fits.ONE_BATCH_ROWS, 100])
+@pytest.mark.parametrize("shared", [frozenset(), frozenset({"alpha"})])
+def test_row_sets_fitted_when_asked_for_are_the_fits_of_one_call(monkeypatch, one_batch_rows, shared):
+    # 100 rows: beyond it the smallest set is fitted first and warm-starts the others, whichever is asked for first.
+    monkeypatch.setattr(warm_fits, "ONE_BATCH_ROWS", one_batch_rows)
+    law, X, y, groups = _family_data("power law with offset")
+    folds = extrapolation_folds(np.log(X[:, 0]), groups)
+    row_sets = [fold.train for fold in folds] + [np.arange(y.size)]
+    at_once = fit_row_sets(law, X, y, groups, row_sets, config=BATCHED, shared=shared)
+    staged = RowSetFits(law, X, y, groups, row_sets, config=BATCHED, shared=shared)
+    last = staged.fits([len(folds)])[0]
+    rest = staged.fits(range(len(folds)))
+    assert staged.fits([len(folds)])[0] is last  # a fit is made once
+    for fit, ref in zip([*rest, last], at_once, strict=True):
+        assert sorted(fit.fits) == sorted(ref.fits)
+        for name, result in fit.fits.items():
+            assert_allclose(result.params, ref.fits[name].params, rtol=1e-6)

@@ -1,10 +1,11 @@
 import numpy as np
 
-from sld.search import FitConfig
+from sld.search import FitConfig, warm_fits
 from sld.search.candidates import Problem, evaluate_proposal, prefit_reason
+from sld.search.engine import make_folds
 from sld.search.expressions import parse_law
 from sld.search.proposals import Proposal
-from sld.search.selection import extrapolation_folds
+from sld.search.selection import ProbeRegion, extrapolation_folds
 
 
 def test_a_candidate_gives_back_the_proposal_it_evaluated():
@@ -25,3 +26,50 @@ def test_prefit_reason_names_the_budget_and_nesting():
     assert prefit_reason(parse_law("a * N**b + c", ("N",)), 2) == "uses 3 constants; the budget is 2"
     assert prefit_reason(parse_law("a * exp(b * exp(N))", ("N",)), 5) == "nests exp inside exp"
     assert prefit_reason(parse_law("a * N**b", ("N",)), 5) is None
+
+
+def _asked_for(monkeypatch):
+    asked: list[list[int]] = []
+    fits = warm_fits.RowSetFits.fits
+
+    def record(self, indices):
+        asked.append(list(indices))
+        return fits(self, asked[-1])
+
+    monkeypatch.setattr(warm_fits.RowSetFits, "fits", record)
+    return asked
+
+
+def test_a_law_rejected_on_its_fit_to_all_rows_fits_no_fold(monkeypatch):
+    N = np.geomspace(1e6, 1e9, 12)
+    region = ProbeRegion(axis_columns=(0,), monotone={0: "decreasing"}, floor=True)
+    problem = Problem(("N",), N[:, None], 2 + 30 * N**-0.2, np.full(12, "g"), np.log(N), 3, region, "loss")
+    folds = make_folds(problem, 0)  # the two that hold out 3+ rows
+    config = FitConfig(n_starts=6, seed=0)
+    asked = _asked_for(monkeypatch)
+    floorless, fit = evaluate_proposal(problem, Proposal("A - B * log(N)"), folds, config=config,
+                                       complexity_penalty=0.0)
+    assert floorless.status == "rejected" and floorless.reason.startswith("has no floor")
+    assert fit is not None and asked == [[len(folds)]]
+    asked.clear()
+    floored, _ = evaluate_proposal(problem, Proposal("E + A * (N / 1e8)**(-alpha)"), folds, config=config,
+                                   complexity_penalty=0.0)
+    assert floored.status == "ok", floored.reason
+    assert len(floored.fold_r2) == len(folds)
+    assert asked == [[len(folds)], list(range(len(folds)))]
+
+
+def test_a_law_without_a_variable_that_has_an_optimum_is_rejected_before_any_fit(monkeypatch):
+    rng = np.random.default_rng(0)
+    lr, D = 10 ** rng.uniform(-4, -2, 40), 10 ** rng.uniform(8, 10, 40)
+    y = 2 + 0.1 * np.log(lr / 1e-3) ** 2 + 50 * D**-0.2
+    region = ProbeRegion(axis_columns=(1,), optima=(0,))
+    problem = Problem(("lr", "D"), np.column_stack([lr, D]), y, np.full(40, "g"), np.log(D), 5, region, "loss")
+    asked = _asked_for(monkeypatch)
+    folds = extrapolation_folds(problem.order, problem.groups)
+    candidate, fit = evaluate_proposal(problem, Proposal("E + B / D**b"), folds, config=FitConfig(n_starts=2),
+                                       complexity_penalty=0.0)
+    assert candidate.status == "rejected" and fit is None and asked == []
+    assert candidate.reason == (
+        "has no interior minimum in column 0, where the target has an optimum (lr is not in the law)"
+    )

@@ -197,7 +197,8 @@ def test_a_choice_made_on_one_validation_fold_comes_with_a_warning():
     region = ProbeRegion(axis_columns=(0,), monotone={0: "decreasing"})
     one_fold = Problem(("N",), N[:, None], y, np.full(N.size, "g"), np.log(N), 6, region, "loss")
     config = EngineConfig(**FAST)
-    for problem, folds in ((one_fold, 1), (_power_law_problem(), 4)):
+    # 25 sizes: 4 folds, less the one holding out the largest size alone (one row cannot rank laws).
+    for problem, folds in ((one_fold, 1), (_power_law_problem(), 3)):
         assert len(make_folds(problem, 0)) == folds
         candidate, _fit = evaluate_proposal(
             problem,

@@ -9,6 +9,7 @@ from sld.search.plausibility import (
     far_trend,
     infer_region,
     nesting_reason,
+    optimum_left_out_reason,
     trends_left_out,
     unit_reason,
 )
@@ -299,3 +300,17 @@ def test_trends_left_out_names_the_trend_variables_a_law_does_not_use():
     # D is the axis but shows no trend: leaving it out is not leaving a trend out.
     assert trends_left_out(parse_law("E + A/U**a + B/N**b", variables), region) == ()
     assert trends_left_out(parse_law("E + C/D**c", variables), region) == ("U", "N")
+
+
+def test_a_law_without_a_variable_that_has_an_optimum_cannot_have_that_optimum():
+    region = ProbeRegion(axis_columns=(2,), optima=(0, 1))
+    variables = ("lr", "bsz", "D")
+    assert optimum_left_out_reason(parse_law("E + a*(log(lr) - l0)**2 + b*(log(bsz) - b0)**2 + B/D**c", variables),
+                                   region) is None
+    assert optimum_left_out_reason(parse_law("E + a*(log(lr) - l0)**2 + B/D**c", variables), region) == (
+        "has no interior minimum in column 1, where the target has an optimum (bsz is not in the law)"
+    )
+    assert optimum_left_out_reason(parse_law("E + B/D**c", variables), region).startswith(
+        "has no interior minimum in column 0,"
+    )
+    assert optimum_left_out_reason(parse_law("E + B/D**c", variables), ProbeRegion(axis_columns=(2,))) is None

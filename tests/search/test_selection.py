@@ -4,7 +4,7 @@ from hypothesis import strategies as st
 
 from sld.search import FitConfig, fit_law_grouped, parse_law
 from sld.search.fitting import FitResult, GroupedFit
-from sld.search.selection import ProbeRegion, check_extrapolation, extrapolation_folds, validate_law
+from sld.search.selection import Fold, ProbeRegion, check_extrapolation, extrapolation_folds, ranks, validate_law
 
 
 def test_ordered_folds_validate_the_largest_values_of_every_group():
@@ -119,3 +119,11 @@ def test_declared_optimum_rejects_a_law_monotone_in_it():
     fit = fit_law_grouped(monotone, x[:, None], y, groups, config=FitConfig(seed=0))
     reason = check_extrapolation(monotone, fit, x[:, None], y, groups, region)
     assert reason is not None and "interior minimum" in reason
+
+
+def test_a_fold_ranks_laws_only_on_three_or_more_held_out_rows_that_vary():
+    y = np.array([3.0, 2.0, 1.5, 1.2, 1.2, 1.2])
+    fold = lambda validate: Fold(train=np.arange(validate[0]), validate=np.array(validate))  # noqa: E731
+    assert ranks(fold([3, 4, 5]), y + np.arange(6))
+    assert not ranks(fold([4, 5]), y + np.arange(6))  # two rows
+    assert not ranks(fold([3, 4, 5]), y)  # a flat tail
