@@ -139,7 +139,7 @@ def fit_row_sets(
 ) -> list[GroupedFit]:
     """Fit one set of constants per group on each of several subsets of the rows (e.g. every fold's training rows).
 
-    With the batched solver every group of every subset, from every start, is one batch. With the scipy solver the
+    With the batched solver the subsets are batched as :class:`RowSetFits` batches them. With the scipy solver the
     subsets are fitted from the smallest to the largest, each warm-starting the next (the reference behaviour of
     `sld.search.selection.validate_law`).
 
@@ -190,16 +190,8 @@ class RowSetFits:
 
     Parameters
     ----------
-    law : Law
-        The law.
-    X, y, groups : ndarray
-        Rows of shapes (n, d), (n,), (n,).
-    row_sets : sequence of ndarray of int
-        Row indices of each subset.
-    config : FitConfig
-        Constant-fit settings (the batched solver).
-    shared : frozenset of str
-        Constants with one value for all groups, fitted jointly per subset from the per-group fits.
+    law, X, y, groups, row_sets, config, shared
+        As for :func:`fit_row_sets` (``config`` names the batched solver).
     """
 
     def __init__(
