@@ -268,9 +268,10 @@ def evaluate_proposal(
         candidate.reason = structural
         return _finished(candidate, started), None
     # Batched: the fit on all training rows first, since it decides most rejections (no floor, a turn beyond the
-    # data, no optimum) before any fold is fitted; then every fold's training rows, as `RowSetFits` would have fitted
-    # them with it in one solve. Scipy (the reference): validate first (folds from small to large, each warm-starting
-    # the next), then fit all training rows warm-started from the largest fold, so that hopeless forms stop early.
+    # data, no optimum) before any fold is fitted; then every fold's training rows (`RowSetFits`: the fits one call
+    # of `fit_row_sets` gives). Scipy (the reference): validate first (folds from small to large, each
+    # warm-starting the next), then fit all training rows warm-started from the largest fold, so that hopeless
+    # forms stop early.
     fold_fits: list[GroupedFit] | None = None
     if config.solver == "batched":
         row_sets = RowSetFits(

@@ -20,6 +20,7 @@ Example
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -88,8 +89,7 @@ def trends_left_out(law: Law, region: ProbeRegion) -> tuple[str, ...]:
     beside the others', and vocab's best law leaves the non-vocabulary parameters out), so the choice prefers,
     among near-ties, the laws that leave out no trend (:func:`sld.search.selection.preferred`).
     """
-    used = {str(symbol) for symbol in law.expr.free_symbols}
-    return tuple(law.variables[column] for column in sorted(region.monotone) if law.variables[column] not in used)
+    return tuple(law.variables[column] for column in _columns_left_out(law, sorted(region.monotone)))
 
 
 def optimum_left_out_reason(law: Law, region: ProbeRegion) -> str | None:
@@ -99,14 +99,20 @@ def optimum_left_out_reason(law: Law, region: ProbeRegion) -> str | None:
     (`sld.search.selection.check_extrapolation` would reject the fitted law with the same reason). On lr_bsz, whose
     learning rate and batch size have optima, one candidate in seven leaves one of them out.
     """
+    left_out = _columns_left_out(law, region.optima)
+    if not left_out:
+        return None
+    column = left_out[0]
+    return (
+        f"has no interior minimum in column {column}, where the target has an optimum "
+        f"({law.variables[column]} is not in the law)"
+    )
+
+
+def _columns_left_out(law: Law, columns: Iterable[int]) -> list[int]:
+    """Return the columns, in the order given, whose variable does not appear in the law."""
     used = {str(symbol) for symbol in law.expr.free_symbols}
-    for column in region.optima:
-        if law.variables[column] not in used:
-            return (
-                f"has no interior minimum in column {column}, where the target has an optimum "
-                f"({law.variables[column]} is not in the law)"
-            )
-    return None
+    return [column for column in columns if law.variables[column] not in used]
 
 
 def nesting_reason(law: Law) -> str | None:
