@@ -215,6 +215,20 @@ def law_from_proposal(proposal: Proposal, variables: tuple[str, ...]) -> Law:
     return parse_law(proposal.expression, variables, constants=specs)
 
 
+def parsed_law(proposal: Proposal, variables: tuple[str, ...]) -> Law | None:
+    """Return the proposal's law (`law_from_proposal`), or ``None`` when it does not parse.
+
+    What a pool sends its worker beside the proposal: the main process has parsed every proposal to de-duplicate
+    it (`sld.search.proposals.deduplicate`; parses are cached), and a worker that gets the law, with its canonical
+    key already computed, does not parse it again (a third of a 12-constant law's evaluation). A proposal that does
+    not parse is sent alone; its evaluation records why.
+    """
+    try:
+        return law_from_proposal(proposal, variables)
+    except ExpressionError:
+        return None
+
+
 def evaluate_proposal(
     problem: Problem,
     proposal: Proposal,
@@ -223,6 +237,7 @@ def evaluate_proposal(
     config: FitConfig,
     complexity_penalty: float,
     min_train_r2: float = 0.0,
+    law: Law | None = None,
 ) -> tuple[Candidate, GroupedFit | None]:
     """Evaluate one proposal on a problem's training rows.
 
@@ -240,6 +255,8 @@ def evaluate_proposal(
         Relative inflation of the validation NMSE per constant.
     min_train_r2 : float
         Candidates fitting the training rows worse than this are rejected as hopeless before validation.
+    law : Law, optional
+        The proposal's law when the caller has parsed it (`parsed_law`); parsed here when ``None``.
 
     Returns
     -------
@@ -255,11 +272,12 @@ def evaluate_proposal(
         bounds=dict(proposal.bounds),
         shared=tuple(sorted(proposal.shared)),
     )
-    try:
-        law = law_from_proposal(proposal, problem.variables)
-    except ExpressionError as exc:
-        candidate.reason = exc.reason
-        return _finished(candidate, started), None
+    if law is None:
+        try:
+            law = law_from_proposal(proposal, problem.variables)
+        except ExpressionError as exc:
+            candidate.reason = exc.reason
+            return _finished(candidate, started), None
     candidate.key, shared = proposal_key(proposal, law)
     candidate.shared, candidate.n_params = tuple(sorted(shared)), law.n_params
     # A law that leaves out a variable with an optimum is rejected before the fits it would fail after.

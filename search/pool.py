@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from sld.search.candidates import Candidate, Problem, evaluate_proposal
+from sld.search.candidates import Candidate, Problem, evaluate_proposal, parsed_law
 from sld.search.proposals import Proposal
 from sld.search.selection import Fold, extrapolation_folds
 
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from sld.search.engine import EngineConfig
+    from sld.search.expressions import Law
 
 
 class CandidatePool(Protocol):
@@ -65,10 +66,16 @@ class CandidatePool(Protocol):
     ) -> None: ...
 
 
-def evaluate_one(problem: Problem, folds: Sequence[Fold], config: EngineConfig, proposal: Proposal) -> Candidate:
-    """Fit and validate one proposal with the search's settings (what every pool runs per proposal)."""
+def evaluate_one(
+    problem: Problem, folds: Sequence[Fold], config: EngineConfig, proposal: Proposal, law: Law | None = None
+) -> Candidate:
+    """Fit and validate one proposal with the search's settings (what every pool runs per proposal).
+
+    ``law`` is the proposal parsed by the pool's process (`sld.search.candidates.parsed_law`), if it parses.
+    """
     candidate, _ = evaluate_proposal(
-        problem, proposal, list(folds), config=config.fit_config(), complexity_penalty=config.complexity_penalty
+        problem, proposal, list(folds), config=config.fit_config(), complexity_penalty=config.complexity_penalty,
+        law=law,
     )
     return candidate
 
@@ -160,13 +167,13 @@ def _init_worker(problem: Problem, folds: list[Fold], config: EngineConfig) -> N
     _WORKER_CONTEXT.update(problem=problem, folds=folds, config=config)
 
 
-def _evaluate_in_worker(index: int, proposal: Proposal) -> tuple[int, Candidate]:
+def _evaluate_in_worker(index: int, proposal: Proposal, law: Law | None) -> tuple[int, Candidate]:
     from sld.search.engine import EngineConfig
 
     problem, folds, config = (_WORKER_CONTEXT[name] for name in ("problem", "folds", "config"))
     if not (isinstance(problem, Problem) and isinstance(config, EngineConfig) and isinstance(folds, list)):
         raise RuntimeError("candidate pool worker used before its initializer ran")
-    return index, evaluate_one(problem, folds, config, proposal)
+    return index, evaluate_one(problem, folds, config, proposal, law)
 
 
 class LocalPool:
@@ -224,8 +231,9 @@ class LocalPool:
         done: queue.SimpleQueue[tuple[int, Candidate] | BaseException] = queue.SimpleQueue()
 
         def submit(index: int, proposal: Proposal) -> None:
+            law = parsed_law(proposal, self.problem.variables)
             self._workers().apply_async(
-                _evaluate_in_worker, (index, proposal), callback=done.put, error_callback=done.put
+                _evaluate_in_worker, (index, proposal, law), callback=done.put, error_callback=done.put
             )
 
         def next_done(timeout: float) -> tuple[int, Candidate] | None:

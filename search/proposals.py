@@ -108,7 +108,7 @@ def deduplicate(proposals: Iterable[Proposal], state: SearchState, variables: tu
 
     Unparseable proposals are kept so that their rejection reasons are recorded (and fed back to proposers).
     """
-    from sld.search.candidates import law_from_proposal, proposal_key
+    from sld.search.candidates import parsed_law, proposal_key
     from sld.search.shared_fits import shared_identity
 
     texts, keys = state.seen_texts(), state.seen_keys()
@@ -118,11 +118,11 @@ def deduplicate(proposals: Iterable[Proposal], state: SearchState, variables: tu
         if identity in texts:
             continue
         texts.add(identity)
-        try:
-            key, _ = proposal_key(proposal, law_from_proposal(proposal, variables))
-        except ExpressionError:
+        law = parsed_law(proposal, variables)
+        if law is None:
             unique.append(proposal)
             continue
+        key, _ = proposal_key(proposal, law)
         if key not in keys:
             keys.add(key)
             unique.append(proposal)

@@ -19,14 +19,15 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from sld.search.candidates import Candidate, Problem, law_from_proposal, proposal_key
-from sld.search.errors import ClusterUnavailable, ExpressionError
+from sld.search.candidates import Candidate, Problem, parsed_law, proposal_key
+from sld.search.errors import ClusterUnavailable
 from sld.search.pool import evaluate_one, feed
 from sld.search.proposals import Proposal
 from sld.search.selection import Fold
 
 if TYPE_CHECKING:
     from sld.search.engine import EngineConfig
+    from sld.search.expressions import Law
 
 # Ray re-runs a task whose worker process died this many times before reporting it failed.
 TASK_RETRIES = 1
@@ -67,10 +68,15 @@ def cluster_cpus(ray: ModuleType) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
-def _evaluate_task(context: tuple[Problem, list[Fold], EngineConfig], proposal: Proposal) -> Candidate:
-    """Evaluate one proposal inside a Ray worker (``context`` arrives from the object store)."""
+def _evaluate_task(
+    context: tuple[Problem, list[Fold], EngineConfig], proposal: Proposal, law: Law | None
+) -> Candidate:
+    """Evaluate one proposal inside a Ray worker (``context`` arrives from the object store).
+
+    ``law`` is the proposal as the driver parsed it, or ``None`` if it does not parse (`evaluate_one`).
+    """
     problem, folds, config = context
-    return evaluate_one(problem, folds, config, proposal)
+    return evaluate_one(problem, folds, config, proposal, law)
 
 
 @functools.cache
@@ -82,10 +88,8 @@ def _remote_evaluate() -> Any:
 
 def failed_candidate(problem: Problem, proposal: Proposal, reason: str) -> Candidate:
     """Return the record of a proposal whose evaluation was lost (its worker died), with the reason."""
-    try:
-        key, _ = proposal_key(proposal, law_from_proposal(proposal, problem.variables))
-    except ExpressionError:
-        key = ""
+    law = parsed_law(proposal, problem.variables)
+    key = "" if law is None else proposal_key(proposal, law)[0]
     return Candidate(
         proposal.expression,
         source=proposal.source,
@@ -142,7 +146,8 @@ class RayPool:
         running: dict[Any, int] = {}
 
         def submit(index: int, proposal: Proposal) -> None:
-            running[remote.remote(self._context, proposal)] = index
+            law = parsed_law(proposal, self.problem.variables)
+            running[remote.remote(self._context, proposal, law)] = index
 
         def next_done(timeout: float) -> tuple[int, Candidate] | None:
             done, _ = ray.wait(list(running), num_returns=1, timeout=timeout)

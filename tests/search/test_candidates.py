@@ -1,7 +1,7 @@
 import numpy as np
 
-from sld.search import FitConfig, warm_fits
-from sld.search.candidates import Problem, evaluate_proposal, prefit_reason
+from sld.search import FitConfig, candidates, warm_fits
+from sld.search.candidates import Problem, evaluate_proposal, parsed_law, prefit_reason
 from sld.search.engine import make_folds
 from sld.search.expressions import parse_law
 from sld.search.proposals import Proposal
@@ -20,6 +20,24 @@ def test_a_candidate_gives_back_the_proposal_it_evaluated():
     assert first.proposal() == proposal
     assert first.status == again.status == "ok"
     assert (again.key, again.objective) == (first.key, first.objective)
+
+
+def test_a_proposal_parsed_by_the_caller_is_not_parsed_again(monkeypatch):
+    N = np.geomspace(1e6, 1e9, 12)
+    problem = Problem(("N",), N[:, None], 2 + 30 * N**-0.2, np.full(12, "g"), np.log(N), max_params=3)
+    folds = extrapolation_folds(problem.order, problem.groups)
+    proposal, config = Proposal("E + A * (N / 1e8)**(-alpha)"), FitConfig(n_starts=2, seed=0)
+    parsed, law = evaluate_proposal(problem, proposal, folds, config=config, complexity_penalty=0.02)
+    given = parsed_law(proposal, problem.variables)
+    assert given is not None and parsed_law(Proposal("E + ("), problem.variables) is None
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(candidates, "law_from_proposal", refuse)
+    reused, _ = evaluate_proposal(problem, proposal, folds, config=config, complexity_penalty=0.02, law=given)
+    assert reused.status == parsed.status == "ok"
+    assert (reused.key, reused.objective, reused.n_params) == (parsed.key, parsed.objective, parsed.n_params)
 
 
 def test_prefit_reason_names_the_budget_and_nesting():

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import sld.search.pool as pool_module
-from sld.search.candidates import Candidate, Problem
+from sld.search.candidates import Candidate, Problem, law_from_proposal
+from sld.search.expressions import Law
 from sld.search.engine import EngineConfig, make_folds
 from sld.search.pool import LocalPool, make_pool
 from sld.search.proposals import Proposal
@@ -19,7 +20,9 @@ def _problem() -> Problem:
     return Problem(("N",), N[:, None], 1.7 + 400 * N**-0.3, np.full(N.size, "g"), np.log(N), max_params=6)
 
 
-def _slow_evaluate(problem: Problem, folds: object, config: object, proposal: Proposal) -> Candidate:
+def _slow_evaluate(
+    problem: Problem, folds: object, config: object, proposal: Proposal, law: Law | None = None
+) -> Candidate:
     if proposal.expression.startswith("slow"):
         time.sleep(30)
     return Candidate(proposal.expression, source=proposal.source, status="ok", objective=0.1)
@@ -49,6 +52,27 @@ def test_in_process_and_worker_pools_give_the_same_candidates() -> None:
         parallel = two.evaluate(proposals, deadline)
     assert [(c.expression, c.objective) for c in alone] == [(c.expression, c.objective) for c in parallel]
     assert alone[0].status == "ok"
+
+
+def _law_received(
+    problem: Problem, folds: object, config: object, proposal: Proposal, law: Law | None = None
+) -> Candidate:
+    # Whether the canonical key came computed (the main process keyed the law to de-duplicate it) is the rationale.
+    keyed = law is not None and "canonical_key" in vars(law)
+    key = law.canonical_key if law is not None else "not sent"
+    return Candidate(proposal.expression, source=proposal.source, status="ok", key=key, rationale=str(keyed))
+
+
+def test_workers_get_the_law_this_process_parsed_and_none_for_text_that_does_not_parse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pool_module, "evaluate_one", _law_received)  # forked workers inherit the patch
+    problem = _problem()
+    proposals = [Proposal("E + A * (N / 1e8)**(-alpha)"), Proposal("E + (")]
+    expected = law_from_proposal(proposals[0], problem.variables).canonical_key  # as `deduplicate` keys it
+    with LocalPool(problem, make_folds(problem, 0), EngineConfig(backend="none", workers=2)) as pool:
+        received = pool.evaluate(proposals, time.monotonic() + 60)
+    assert [(c.key, c.rationale) for c in received] == [(expected, "True"), ("not sent", "False")]
 
 
 def test_an_unknown_executor_is_refused() -> None:
