@@ -189,7 +189,7 @@ class Law:
     @functools.cached_property
     def text(self) -> str:
         """The expression as text that `parse_law` reads back."""
-        return str(self.expr)
+        return _normal_text(self.expr)
 
     @property
     def latex(self) -> str:
@@ -431,7 +431,7 @@ def _parse_law_cached(
     try:
         expr = _Builder(text).build(tree.body)
         _check_numbers(expr, text)
-        expr = _normalize(expr)
+        expr = _normalize(expr, text.strip().replace("^", "**"))  # the text `_parse_tree` read
     except (ValueError, TypeError, ArithmeticError) as exc:  # sympy refusing, e.g. Min of a complex number
         raise ExpressionError(f"not a real expression ({exc})", text) from None
     free = {str(s) for s in expr.free_symbols}
@@ -446,45 +446,60 @@ def _parse_law_cached(
         raise ExpressionError(exc.reason, text) from None
 
 
-# Normal forms already computed, each also recorded as its own normal form: a parsed law's expression is normal
-# (`_parse_law_cached` normalises it), and its canonical key then finds it here instead of printing it again, which
-# costs milliseconds on a law of a dozen constants. Bounded: cleared when full.
-_NORMAL_FORMS: dict[sympy.Expr, sympy.Expr] = {}
+# Normal forms already computed, each also recorded as its own normal form, with the normal form's printed text
+# when it is known: a parsed law's expression is normal (`_parse_law_cached` normalises it), and its canonical key
+# and its text then find it here instead of printing it again, which costs milliseconds on a law of a dozen
+# constants. Bounded: cleared when full.
+_NORMAL_FORMS: dict[sympy.Expr, tuple[sympy.Expr, str | None]] = {}
 _NORMAL_FORMS_MAX = 16384
 
 
-def _normalize(expr: sympy.Expr) -> sympy.Expr:
+def _normalize(expr: sympy.Expr, source: str | None = None) -> sympy.Expr:
     """Return the form of ``expr`` that printing and parsing back reproduces.
 
     Printing can lose sympy's structure: ``-(x + y)/x`` is a product of -1, 1/x and a sum, but its text parses
     as ``(-x - y)/x``. Reprinting until the text is stable makes ``parse_law(law.text)`` give ``law`` back.
     The text comes from sympy's printer, so it is parsed without the size limits meant for untrusted input.
+    ``source``, the text ``expr`` was built from if it was, saves building a text that is already known to give
+    ``expr`` back.
     """
     known = _NORMAL_FORMS.get(expr)
     if known is not None:
-        return known
-    normal = _reprinted(expr)
+        return known[0]
+    normal, text = _reprinted(expr, source)
     if len(_NORMAL_FORMS) >= _NORMAL_FORMS_MAX:
         _NORMAL_FORMS.clear()
-    _NORMAL_FORMS[expr] = _NORMAL_FORMS[normal] = normal
+    _NORMAL_FORMS[expr] = _NORMAL_FORMS[normal] = (normal, text)
     return normal
 
 
-def _reprinted(expr: sympy.Expr) -> sympy.Expr:
-    """Reprint ``expr`` until its text is stable (see `_normalize`)."""
+def _normal_text(expr: sympy.Expr) -> str:
+    """Return ``str(expr)``, printed once by `_normalize` when ``expr`` is a normal form it recorded."""
+    known = _NORMAL_FORMS.get(expr)
+    if known is not None and known[1] is not None and known[0] == expr:
+        return known[1]
+    return str(expr)
+
+
+def _reprinted(expr: sympy.Expr, source: str | None) -> tuple[sympy.Expr, str | None]:
+    """Reprint ``expr`` until its text is stable (see `_normalize`); return it and its text (``None``: unknown)."""
     # sympy turns exp(1) into the symbol E, which would print as a name; keep such numbers as floats.
-    expr = expr.xreplace({s: sympy.Float(s) for s in expr.atoms(sympy.NumberSymbol)})
+    numbers = expr.atoms(sympy.NumberSymbol)
+    if numbers:
+        expr, source = expr.xreplace({s: sympy.Float(s) for s in numbers}), None
     for _ in range(3):
         text = str(expr)
+        if text == source:
+            return expr, text  # built from this very text: building it again gives ``expr`` back
         try:
             again = _Builder(text).build(ast.parse(text, mode="eval").body)
         except (ExpressionError, SyntaxError, ValueError, TypeError, ArithmeticError):
-            break  # a law built in code with nodes text cannot express; it stays as it is
+            return expr, text  # a law built in code with nodes text cannot express; it stays as it is
         again = again.xreplace({s: sympy.Float(s) for s in again.atoms(sympy.NumberSymbol)})
         if again == expr:
-            break
-        expr = again
-    return expr
+            return expr, text
+        expr, source = again, text
+    return expr, None
 
 
 def _parse_tree(text: str) -> ast.Expression:
