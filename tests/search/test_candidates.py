@@ -27,7 +27,7 @@ def test_a_proposal_parsed_by_the_caller_is_not_parsed_again(monkeypatch):
     problem = Problem(("N",), N[:, None], 2 + 30 * N**-0.2, np.full(12, "g"), np.log(N), max_params=3)
     folds = extrapolation_folds(problem.order, problem.groups)
     proposal, config = Proposal("E + A * (N / 1e8)**(-alpha)"), FitConfig(n_starts=2, seed=0)
-    parsed, law = evaluate_proposal(problem, proposal, folds, config=config, complexity_penalty=0.02)
+    parsed, _ = evaluate_proposal(problem, proposal, folds, config=config, complexity_penalty=0.02)
     given = parsed_law(proposal, problem.variables)
     assert given is not None and parsed_law(Proposal("E + ("), problem.variables) is None
 

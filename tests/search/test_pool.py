@@ -9,8 +9,8 @@ import pytest
 
 import sld.search.pool as pool_module
 from sld.search.candidates import Candidate, Problem, law_from_proposal
-from sld.search.expressions import Law
 from sld.search.engine import EngineConfig, make_folds
+from sld.search.expressions import Law
 from sld.search.pool import LocalPool, make_pool
 from sld.search.proposals import Proposal
 
