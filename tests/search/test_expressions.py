@@ -182,8 +182,30 @@ def test_printing_a_law_and_parsing_it_back_gives_the_same_law(text):
     law = _parse_or_reject(text)
     again = parse_law(law.text, VARIABLES, constants={c.name: c for c in law.constants})
     assert again.canonical_key == law.canonical_key
-    assert again.text == law.text
+    assert again.text == law.text == str(law.expr)  # the text recorded while normalising is the printer's
     assert set(again.constants) == set(law.constants)
+
+
+def test_a_text_sympy_prints_back_unchanged_is_built_once_and_printed_once(monkeypatch):
+    import sympy.printing.str as sympy_str
+
+    from sld.search import expressions
+
+    text = parse_law("E5 + Q7/x^k9", VARIABLES).text  # sympy's own print: "E5 + Q7/x**k9"
+    monkeypatch.setattr(expressions, "_NORMAL_FORMS", {})  # as in a fresh process
+    built, printed = [], []
+    init, sstr = expressions._Builder.__init__, sympy_str.sstr
+    monkeypatch.setattr(expressions._Builder, "__init__", lambda self, t: (built.append(t), init(self, t))[1])
+    def record(expr, **settings):
+        if not isinstance(expr, sympy.Symbol):  # names are printed to be read, which costs nothing
+            printed.append(expr)
+        return sstr(expr, **settings)
+
+    monkeypatch.setattr(sympy_str, "sstr", record)
+    law = parse_law(f" {text} ", VARIABLES)  # not in the parse cache; the same text once stripped
+    assert law.text == text
+    # Built from the text, printed once to find it stable; not built again to confirm it, nor printed for .text.
+    assert built == [f" {text} "] and len(printed) == 1
 
 
 @settings(max_examples=100, deadline=None)
