@@ -220,8 +220,8 @@ def parsed_law(proposal: Proposal, variables: tuple[str, ...]) -> Law | None:
 
     What a pool sends its worker beside the proposal: the main process has parsed every proposal to de-duplicate
     it (`sld.search.proposals.deduplicate`; parses are cached), and a worker that gets the law, with its canonical
-    key already computed, does not parse it again (over a quarter of a 12-constant law's evaluation). A proposal that does
-    not parse is sent alone; its evaluation records why.
+    key already computed, does not parse it again (over a quarter of a 12-constant law's evaluation). A proposal
+    that does not parse is sent alone; its evaluation records why.
     """
     try:
         return law_from_proposal(proposal, variables)
