@@ -253,7 +253,7 @@ def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tupl
         fit = candidate.recorded_fit(law, problem.X, problem.y, problem.groups)
         if fit is None:  # a record without its fit (written before fits were kept): evaluate it again
             checked, fit = evaluate_proposal(
-                problem, proposal, folds, config=fit_config, complexity_penalty=config.complexity_penalty
+                problem, proposal, folds, config=fit_config, complexity_penalty=config.complexity_penalty, law=law
             )
             fit = fit if checked.status == "ok" else None
         if fit is not None:

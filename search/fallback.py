@@ -15,8 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from sld.search.candidates import Candidate, Problem, law_from_proposal, penalized, prefit_reason, proposal_key
-from sld.search.errors import ExpressionError
+from sld.search.candidates import Candidate, Problem, parsed_law, penalized, prefit_reason, proposal_key
 from sld.search.expressions import Law
 from sld.search.fitting import FitConfig, GroupedFit
 from sld.search.plausibility import description_length
@@ -81,9 +80,8 @@ def fallback_choice(
     scored: list[tuple[tuple[bool, float, int, str], Candidate, Law, GroupedFit, str | None]] = []
     for candidate in candidates[:MAX_FALLBACK_CANDIDATES]:
         proposal = candidate.proposal()
-        try:
-            law = law_from_proposal(proposal, problem.variables)
-        except ExpressionError:
+        law = parsed_law(proposal, problem.variables)
+        if law is None:
             continue
         if prefit_reason(law, problem.max_params) is not None:
             continue
