@@ -329,8 +329,9 @@ def check_extrapolation(
     """Return why a fitted law cannot be trusted beyond the data, or ``None`` when it passes.
 
     Checks, on every training row moved outward along the axis by each factor: the form nests no exp in exp or
-    log in log; its additive terms do not cancel at the rows (`plausibility.cancelling_reason`); it does not
-    depend on the unit of its scale columns (`plausibility.unit_reason`);
+    log in log; its predictions do not rest on more digits of its constants than a paper prints
+    (`plausibility.rounding_reason`); it does not depend on the unit of its scale columns
+    (`plausibility.unit_reason`);
     predictions are finite; they stay within ``EXPLOSION_SPANS`` target ranges of the observed range
     (no blow-up); they move monotonically with the factor (no oscillation, and no turning point unless the column
     has a declared optimum); trends (declared or shown by the data) hold from a row through its moved copies;
@@ -340,7 +341,7 @@ def check_extrapolation(
     """
     reason = (
         plausibility.nesting_reason(law)
-        or plausibility.cancelling_reason(law, fit, X, y, groups)
+        or plausibility.rounding_reason(law, fit, X, y, groups)
         or plausibility.unit_reason(law, fit, X, groups)
     )
     if reason is not None:

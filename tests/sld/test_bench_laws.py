@@ -1,6 +1,7 @@
-"""The chosen laws in bench JSON files are plausible: no exp in exp or log in log, no additive terms that cancel, no
+"""The chosen laws in bench JSON files are plausible: no exp in exp or log in log, no degenerate fit (predictions
+that move when the constants are printed; files written before that check record additive terms that cancel), no
 dependence on the unit of a scale column, a loss keeps its floor, and the trends the data show hold beyond the data
-(issue 11). Files without the plausibility records (or, for the cancelling terms and the units, written before that
+(issue 11). Files without the plausibility records (or, for the degenerate fits and the units, written before that
 check) are skipped."""
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ def implausible_laws(path: Path) -> tuple[int, list[str]]:
             # Re-derived from the law itself, not only read from the record.
             if nesting_reason(parse_law(record["expression"], tuple(record["variables"]))) is not None:
                 problems.append(f"{where} nests exp in exp or log in log")
-            if record.get("cancelling") is True:
-                problems.append(f"{where} has additive terms that cancel (a degenerate fit)")
+            if record.get("imprecise") is True or record.get("cancelling") is True:
+                problems.append(f"{where} rests on digits of its constants no one prints (a degenerate fit)")
             if record.get("unit_free") is False:
                 problems.append(f"{where} depends on the unit of a scale column")
             if record["loss"] and record["floor_kept"] is not True:
@@ -63,7 +64,7 @@ def test_the_check_reads_what_the_bench_writes(shared_sldbench, tmp_path):
     checked, problems = implausible_laws(out)
     assert checked == 1 and problems == []
     record = json.loads(out.read_text())["tasks"]["parallel_scaling_law"]["plausibility"]["loss"]
-    assert record["cancelling"] is False and record["unit_free"] is True
+    assert record["imprecise"] is False and record["unit_free"] is True
     assert record["loss"] is True and record["trends"] == {"num_params": "decreasing", "parallel_size": "decreasing"}
 
 
