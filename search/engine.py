@@ -45,7 +45,6 @@ from sld.search.selection import (
     ProbeRegion,
     check_extrapolation,
     extrapolation_folds,
-    near_ties,
     preferred,
     ranked,
     ranks,
@@ -165,8 +164,11 @@ class SearchState:
 
     def preferred(
         self, tolerance: float, *, variables: tuple[str, ...] = (), region: ProbeRegion | None = None
-    ) -> list[Candidate]:
-        """Return the validated candidates in the order the final choice tries them (:func:`~.selection.preferred`)."""
+    ) -> tuple[list[Candidate], int]:
+        """Return the candidates in the order the final choice tries them, and the near-ties' count.
+
+        See :func:`~.selection.preferred`.
+        """
         return preferred(self.candidates, tolerance, variables=variables, region=region)
 
     def ranked(self) -> list[Candidate]:
@@ -241,8 +243,7 @@ def finalize(problem: Problem, state: SearchState, config: EngineConfig) -> tupl
         return fallback.candidate, fallback.law, fallback.fit
     entries: list[tuple[Candidate, Law, GroupedFit]] = []
     panel: list[tuple[Candidate, Law, GroupedFit]] = []
-    ordered = state.preferred(config.near_tie, variables=problem.variables, region=problem.region)
-    n_tied = len(near_ties(state.ranked(), config.near_tie))
+    ordered, n_tied = state.preferred(config.near_tie, variables=problem.variables, region=problem.region)
     # Up to MAX_NEAR_TIES near-ties are compared, and the next validated laws join their consensus up to that
     # many voters; only when no near-tie reproduces does the next candidate get its turn to be chosen.
     for index, candidate in enumerate(ordered):

@@ -486,31 +486,43 @@ def single_fold_warning(target: str, folds: Sequence[Fold], n_rows: int, toleran
     )
 
 
+def keeps_every_trend(
+    order: Sequence[Candidate], *, variables: tuple[str, ...] = (), region: ProbeRegion | None = None
+) -> list[Candidate]:
+    """Return the candidates of ``order`` that use every variable with a trend in ``region`` (all without one).
+
+    A law that leaves out a variable along which the data (or the task) show a trend predicts no change along it:
+    it breaks that trend everywhere, and the folds, which extrapolate along the axis, cannot see it. Such laws are
+    chosen only when no validated law keeps every trend. Without ``region`` and ``variables`` no trend is known.
+    """
+    if region is None or not variables or not region.monotone:
+        return list(order)
+    kept = [c for c in order if not plausibility.trends_left_out(parse_law(c.expression, variables), region)]
+    return kept or list(order)
+
+
 def preferred(
     candidates: Iterable[Candidate],
     tolerance: float,
     *,
     variables: tuple[str, ...] = (),
     region: ProbeRegion | None = None,
-) -> list[Candidate]:
-    """Return the validated candidates in the order the final choice tries them: the choice rule.
+) -> tuple[list[Candidate], int]:
+    """Return the validated candidates in the order the final choice tries them, and how many lead as near-ties.
 
-    Near-ties (:func:`near_ties`) come first: among them a law that uses every variable with a trend in
-    ``region`` wins over one that leaves a trend out (`plausibility.trends_left_out`: the folds cannot see what a
-    law says along the variables they do not extrapolate), then a literature family wins over a generated form,
-    then the objective decides (a published form carries knowledge of how laws behave beyond the data that a few
-    folds cannot check); :func:`sld.search.engine.finalize` then chooses among them by their consensus beyond the
-    data (:func:`sld.search.consensus.consensus_choice`). Without ``region`` and ``variables`` no trend is known.
+    This is the choice rule.
+    The laws that keep every trend (:func:`keeps_every_trend`) come before those that leave a trend variable out;
+    among them the near-ties (:func:`near_ties` of the best of them) come first, a literature family before a
+    generated form, then by objective (a published form carries knowledge of how laws behave beyond the data that
+    a few folds cannot check); :func:`sld.search.engine.finalize` then chooses among the near-ties by their
+    consensus beyond the data (:func:`sld.search.consensus.consensus_choice`), the next laws in this order joining
+    the consensus.
     """
     order = ranked(candidates)
-    near = near_ties(order, tolerance)
-    tied = {id(c) for c in near}
-
-    def key(candidate: Candidate) -> tuple[bool, bool, float, int, str]:
-        left_out = region is not None and bool(variables) and bool(
-            plausibility.trends_left_out(parse_law(candidate.expression, variables), region)
-        )
-        return (left_out, candidate.source != "family", candidate.objective, candidate.n_params, candidate.expression)
-
-    near.sort(key=key)
-    return near + [c for c in order if id(c) not in tied]
+    kept = keeps_every_trend(order, variables=variables, region=region)
+    near = near_ties(kept, tolerance)
+    near.sort(key=lambda c: (c.source != "family", c.objective, c.n_params, c.expression))
+    first = {id(c) for c in near}
+    rest = [c for c in kept if id(c) not in first]
+    taken = first | {id(c) for c in rest}
+    return near + rest + [c for c in order if id(c) not in taken], len(near)

@@ -102,9 +102,9 @@ def test_near_ties_prefer_a_literature_family_then_the_objective():
             candidate("family, far behind", "family", 2, 0.200),
         ]
     )
-    order = [c.expression for c in state.preferred(0.1)]
+    order = [c.expression for c in state.preferred(0.1)[0]]
     assert order == ["family, 5 constants", "family, 4 constants", "generated", "family, far behind"]
-    assert state.preferred(0.0)[0].expression == "generated"
+    assert state.preferred(0.0)[0][0].expression == "generated"
 
 
 def test_one_standard_error_of_the_folds_widens_the_near_ties():
@@ -114,11 +114,11 @@ def test_one_standard_error_of_the_folds_widens_the_near_ties():
     family = Candidate("family", source="family", status="ok", objective=0.30, validation_nmse=0.30, fold_r2=(0.7, 0.7))
     state = SearchState(candidates=[noisy_best, family])
     # Fold errors 0.05 and 0.35: standard error 0.15, so 0.30 is within one error of 0.20 and the family wins.
-    assert state.preferred(0.1)[0].expression == "family"
+    assert state.preferred(0.1)[0][0].expression == "family"
     steady_best = Candidate(
         "generated", source="evolution", status="ok", objective=0.20, validation_nmse=0.20, fold_r2=(0.8, 0.8)
     )
-    assert SearchState(candidates=[steady_best, family]).preferred(0.1)[0].expression == "generated"
+    assert SearchState(candidates=[steady_best, family]).preferred(0.1)[0][0].expression == "generated"
 
 
 def test_a_refit_that_fits_barely_better_must_also_be_closer_to_the_consensus():
@@ -217,7 +217,7 @@ def test_a_choice_made_on_one_validation_fold_comes_with_a_warning():
             assert state.warning == ""
 
 
-def test_near_ties_that_keep_every_trend_come_before_the_ones_that_leave_a_trend_out():
+def test_laws_that_keep_every_trend_come_before_the_ones_that_leave_a_trend_out():
     def candidate(expression: str, source: str, objective: float) -> Candidate:
         return Candidate(expression, source=source, status="ok", objective=objective, validation_nmse=objective,
                          fold_r2=(1 - objective, 1 - objective))
@@ -230,7 +230,13 @@ def test_near_ties_that_keep_every_trend_come_before_the_ones_that_leave_a_trend
         ]
     )
     region = ProbeRegion(axis_columns=(1,), monotone={0: "decreasing", 1: "decreasing"})
-    order = [c.expression for c in state.preferred(0.1, variables=("N", "D"), region=region)]
-    assert order == ["E + A/N**a + B/D**b", "E + A/N**a", "E + B/D**b + A*N"]
+    order, n_tied = state.preferred(0.1, variables=("N", "D"), region=region)
+    # The law without D predicts no change along D, which the data show falling: it comes after every law with
+    # both, and the near-ties are those of the best law with both.
+    assert [c.expression for c in order] == ["E + A/N**a + B/D**b", "E + B/D**b + A*N", "E + A/N**a"]
+    assert n_tied == 1
+    # Only when no validated law keeps every trend do the others lead.
+    alone, _ = SearchState(candidates=[state.candidates[0]]).preferred(0.1, variables=("N", "D"), region=region)
+    assert [c.expression for c in alone] == ["E + A/N**a"]
     # Without a region no trend is known: the family leads the near-ties.
-    assert state.preferred(0.1)[0].expression == "E + A/N**a"
+    assert state.preferred(0.1)[0][0].expression == "E + A/N**a"
