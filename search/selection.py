@@ -510,13 +510,12 @@ def preferred(
 ) -> tuple[list[Candidate], int]:
     """Return the validated candidates in the order the final choice tries them, and how many lead as near-ties.
 
-    This is the choice rule.
-    The laws that keep every trend (:func:`keeps_every_trend`) come before those that leave a trend variable out;
-    among them the near-ties (:func:`near_ties` of the best of them) come first, a literature family before a
-    generated form, then by objective (a published form carries knowledge of how laws behave beyond the data that
-    a few folds cannot check); :func:`sld.search.engine.finalize` then chooses among the near-ties by their
-    consensus beyond the data (:func:`sld.search.consensus.consensus_choice`), the next laws in this order joining
-    the consensus.
+    This is the choice rule. The laws that keep every trend (:func:`keeps_every_trend`) come before those that
+    leave a trend variable out; among them the near-ties (:func:`near_ties` of the best of them) come first, a
+    literature family before a generated form, then by objective (a published form carries knowledge of how laws
+    behave beyond the data that a few folds cannot check); :func:`sld.search.engine.finalize` then chooses among
+    the near-ties by their consensus beyond the data (:func:`sld.search.consensus.consensus_choice`), the next
+    laws in this order joining the consensus.
     """
     order = ranked(candidates)
     kept = keeps_every_trend(order, variables=variables, region=region)
