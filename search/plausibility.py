@@ -213,10 +213,10 @@ def rounding_reason(law: Law, fit: GroupedFit, X: FloatArray, y: FloatArray, gro
     if not np.any(rows):
         return None
     spread = float(np.std(y)) or float(np.max(np.abs(y))) or 1.0
+    change = np.abs(rounded[rows] - exact[rows])
     with np.errstate(invalid="ignore"):
-        moved = ~np.isfinite(rounded[rows]) | (np.abs(rounded[rows] - exact[rows]) > ROUNDING_SHARE * spread)
+        moved = ~np.isfinite(change) | (change > ROUNDING_SHARE * spread)
     if np.mean(moved) > ROW_SHARE:
-        change = np.abs(rounded[rows] - exact[rows])
         largest = float(np.nanmax(change)) if np.any(np.isfinite(change)) else math.inf
         return (
             f"rests on digits no one prints: with its constants rounded to {PRINTED_DIGITS} significant digits its "

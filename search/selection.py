@@ -521,7 +521,6 @@ def preferred(
     kept = keeps_every_trend(order, variables=variables, region=region)
     near = near_ties(kept, tolerance)
     near.sort(key=lambda c: (c.source != "family", c.objective, c.n_params, c.expression))
-    first = {id(c) for c in near}
+    first, taken = {id(c) for c in near}, {id(c) for c in kept}
     rest = [c for c in kept if id(c) not in first]
-    taken = first | {id(c) for c in rest}
     return near + rest + [c for c in order if id(c) not in taken], len(near)
